@@ -1,0 +1,282 @@
+/**
+ * rsagg endpoint operations. Each one goes through the endpoint's channel;
+ * in pass-through they are the inner transport's operation on the channel's
+ * inner endpoint, with the caller's completion, so completion semantics are
+ * exactly the inner transport's.
+ */
+
+#ifdef HAVE_CONFIG_H
+#  include "config.h"
+#endif
+
+#include "rsagg_ep.h"
+
+#include <ucs/debug/log.h>
+#include <string.h>
+
+
+#define UCT_RSAGG_CHECK_AM_ID(_id) \
+    UCT_CHECK_PARAM((_id) < UCT_RSAGG_AM_ID_USER_MAX, \
+                    "Invalid active message id %d (rsagg range: 0..%d)", \
+                    (int)(_id), UCT_RSAGG_AM_ID_USER_MAX - 1)
+
+
+UCS_CLASS_INIT_FUNC(uct_rsagg_ep_t, const uct_ep_params_t *params)
+{
+    uct_rsagg_iface_t *iface;
+    ucs_status_t status;
+
+    iface = ucs_derived_of(params->iface, uct_rsagg_iface_t);
+    UCS_CLASS_CALL_SUPER_INIT(uct_base_ep_t, &iface->super);
+
+    ucs_queue_head_init(&self->pending_q);
+    ucs_list_head_init(&self->pending_list);
+
+    status = uct_rsagg_channel_get(iface, params, &self->channel);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    ucs_list_add_tail(&self->channel->eps, &self->list);
+    ucs_debug("rsagg ep %p created on channel %p (inner ep %p)", self,
+              self->channel, self->channel->inner);
+    return UCS_OK;
+}
+
+UCS_CLASS_CLEANUP_FUNC(uct_rsagg_ep_t)
+{
+    if (!ucs_queue_is_empty(&self->pending_q)) {
+        ucs_warn("rsagg ep %p destroyed with pending requests", self);
+        uct_rsagg_channel_pending_remove(self->channel, self);
+    }
+    ucs_list_del(&self->list);
+    uct_rsagg_channel_put(self->channel);
+}
+
+UCS_CLASS_DEFINE(uct_rsagg_ep_t, uct_base_ep_t);
+UCS_CLASS_DEFINE_NEW_FUNC(uct_rsagg_ep_t, uct_ep_t, const uct_ep_params_t*);
+UCS_CLASS_DEFINE_DELETE_FUNC(uct_rsagg_ep_t, uct_ep_t);
+
+
+ucs_status_t uct_rsagg_ep_am_short(uct_ep_h tl_ep, uint8_t id, uint64_t header,
+                                   const void *payload, unsigned length)
+{
+    UCT_RSAGG_CHECK_AM_ID(id);
+    return uct_ep_am_short(UCT_RSAGG_EP_INNER(tl_ep), id, header, payload,
+                           length);
+}
+
+ucs_status_t uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id,
+                                       const uct_iov_t *iov, size_t iovcnt)
+{
+    UCT_RSAGG_CHECK_AM_ID(id);
+    return uct_ep_am_short_iov(UCT_RSAGG_EP_INNER(tl_ep), id, iov, iovcnt);
+}
+
+ssize_t uct_rsagg_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id,
+                              uct_pack_callback_t pack_cb, void *arg,
+                              unsigned flags)
+{
+    UCT_RSAGG_CHECK_AM_ID(id);
+    return uct_ep_am_bcopy(UCT_RSAGG_EP_INNER(tl_ep), id, pack_cb, arg, flags);
+}
+
+ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
+                                   const void *header, unsigned header_length,
+                                   const uct_iov_t *iov, size_t iovcnt,
+                                   unsigned flags, uct_completion_t *comp)
+{
+    UCT_RSAGG_CHECK_AM_ID(id);
+    return uct_ep_am_zcopy(UCT_RSAGG_EP_INNER(tl_ep), id, header,
+                           header_length, iov, iovcnt, flags, comp);
+}
+
+ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
+                                    unsigned length, uint64_t remote_addr,
+                                    uct_rkey_t rkey)
+{
+    return uct_ep_put_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
+                            remote_addr, uct_rsagg_rkey_inner(rkey));
+}
+
+ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
+                               void *arg, uint64_t remote_addr,
+                               uct_rkey_t rkey)
+{
+    return uct_ep_put_bcopy(UCT_RSAGG_EP_INNER(tl_ep), pack_cb, arg,
+                            remote_addr, uct_rsagg_rkey_inner(rkey));
+}
+
+ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
+                                    size_t iovcnt, uint64_t remote_addr,
+                                    uct_rkey_t rkey, uct_completion_t *comp)
+{
+    return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
+                            remote_addr, uct_rsagg_rkey_inner(rkey), comp);
+}
+
+ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
+                                    unsigned length, uint64_t remote_addr,
+                                    uct_rkey_t rkey)
+{
+    return uct_ep_get_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
+                            remote_addr, uct_rsagg_rkey_inner(rkey));
+}
+
+ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
+                                    uct_unpack_callback_t unpack_cb,
+                                    void *arg, size_t length,
+                                    uint64_t remote_addr, uct_rkey_t rkey,
+                                    uct_completion_t *comp)
+{
+    return uct_ep_get_bcopy(UCT_RSAGG_EP_INNER(tl_ep), unpack_cb, arg, length,
+                            remote_addr, uct_rsagg_rkey_inner(rkey), comp);
+}
+
+ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
+                                    size_t iovcnt, uint64_t remote_addr,
+                                    uct_rkey_t rkey, uct_completion_t *comp)
+{
+    return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
+                            remote_addr, uct_rsagg_rkey_inner(rkey), comp);
+}
+
+ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep, uint64_t compare,
+                                         uint64_t swap, uint64_t remote_addr,
+                                         uct_rkey_t rkey, uint64_t *result,
+                                         uct_completion_t *comp)
+{
+    return uct_ep_atomic_cswap64(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
+                                 remote_addr, uct_rsagg_rkey_inner(rkey),
+                                 result, comp);
+}
+
+ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep, uint32_t compare,
+                                         uint32_t swap, uint64_t remote_addr,
+                                         uct_rkey_t rkey, uint32_t *result,
+                                         uct_completion_t *comp)
+{
+    return uct_ep_atomic_cswap32(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
+                                 remote_addr, uct_rsagg_rkey_inner(rkey),
+                                 result, comp);
+}
+
+ucs_status_t uct_rsagg_ep_atomic32_post(uct_ep_h tl_ep, unsigned opcode,
+                                        uint32_t value, uint64_t remote_addr,
+                                        uct_rkey_t rkey)
+{
+    return uct_ep_atomic32_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
+                                remote_addr, uct_rsagg_rkey_inner(rkey));
+}
+
+ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
+                                        uint64_t value, uint64_t remote_addr,
+                                        uct_rkey_t rkey)
+{
+    return uct_ep_atomic64_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
+                                remote_addr, uct_rsagg_rkey_inner(rkey));
+}
+
+ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
+                                         uct_atomic_op_t opcode,
+                                         uint32_t value, uint32_t *result,
+                                         uint64_t remote_addr,
+                                         uct_rkey_t rkey,
+                                         uct_completion_t *comp)
+{
+    return uct_ep_atomic32_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
+                                 result, remote_addr,
+                                 uct_rsagg_rkey_inner(rkey), comp);
+}
+
+ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
+                                         uct_atomic_op_t opcode,
+                                         uint64_t value, uint64_t *result,
+                                         uint64_t remote_addr,
+                                         uct_rkey_t rkey,
+                                         uct_completion_t *comp)
+{
+    return uct_ep_atomic64_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
+                                 result, remote_addr,
+                                 uct_rsagg_rkey_inner(rkey), comp);
+}
+
+ucs_status_t uct_rsagg_ep_pending_add(uct_ep_h tl_ep, uct_pending_req_t *req,
+                                      unsigned flags)
+{
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    return uct_rsagg_channel_pending_add(ep->channel, ep, req);
+}
+
+void uct_rsagg_ep_pending_purge(uct_ep_h tl_ep, uct_pending_purge_callback_t cb,
+                                void *arg)
+{
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+    uct_pending_req_t *req;
+
+    /* Take the ep out of the channel first: a purge callback may destroy
+     * the request or queue another one */
+    uct_rsagg_channel_pending_remove(ep->channel, ep);
+    while (!ucs_queue_is_empty(&ep->pending_q)) {
+        req = ucs_container_of(ucs_queue_pull_non_empty(&ep->pending_q),
+                               uct_pending_req_t, priv);
+        if (cb != NULL) {
+            cb(req, arg);
+        }
+    }
+}
+
+ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
+                                uct_completion_t *comp)
+{
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    if (!ucs_queue_is_empty(&ep->pending_q) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
+        /* Requests of this ep are still waiting: not flushed yet */
+        return UCS_ERR_NO_RESOURCE;
+    }
+    return uct_ep_flush(ep->channel->inner, flags, comp);
+}
+
+ucs_status_t uct_rsagg_ep_fence(uct_ep_h tl_ep, unsigned flags)
+{
+    return uct_ep_fence(UCT_RSAGG_EP_INNER(tl_ep), flags);
+}
+
+ucs_status_t uct_rsagg_ep_check(uct_ep_h tl_ep, unsigned flags,
+                                uct_completion_t *comp)
+{
+    return uct_ep_check(UCT_RSAGG_EP_INNER(tl_ep), flags, comp);
+}
+
+ucs_status_t uct_rsagg_ep_get_address(uct_ep_h tl_ep, uct_ep_addr_t *addr)
+{
+    uct_rsagg_iface_pack_addr_hdr(addr);
+    return uct_ep_get_address(UCT_RSAGG_EP_INNER(tl_ep),
+                              UCS_PTR_BYTE_OFFSET(addr,
+                                                  sizeof(uct_rsagg_addr_hdr_t)));
+}
+
+ucs_status_t uct_rsagg_ep_connect_to_ep(uct_ep_h tl_ep,
+                                        const uct_device_addr_t *dev_addr,
+                                        const uct_ep_addr_t *ep_addr)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_ep->iface,
+                                              uct_rsagg_iface_t);
+    ucs_status_t status;
+
+    status = uct_rsagg_iface_check_addr(iface, ep_addr);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    return uct_ep_connect_to_ep(UCT_RSAGG_EP_INNER(tl_ep), dev_addr,
+                                UCS_PTR_BYTE_OFFSET(ep_addr,
+                                        sizeof(uct_rsagg_addr_hdr_t)));
+}
+
+ucs_status_t uct_rsagg_ep_invalidate(uct_ep_h tl_ep, unsigned flags)
+{
+    return uct_ep_invalidate(UCT_RSAGG_EP_INNER(tl_ep), flags);
+}

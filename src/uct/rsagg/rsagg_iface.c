@@ -1,0 +1,559 @@
+/**
+ * rsagg interface: opens the inner interface of the same device on the same
+ * worker, receives for it and reports its capabilities as rsagg honours them.
+ */
+
+#ifdef HAVE_CONFIG_H
+#  include "config.h"
+#endif
+
+#include "rsagg_iface.h"
+#include "rsagg_channel.h"
+#include "rsagg_ep.h"
+
+#include <ucs/debug/log.h>
+#include <ucs/sys/string.h>
+#include <string.h>
+
+
+static const char *uct_rsagg_mux_names[] = {
+    [UCT_RSAGG_MUX_EMBEDDED] = "embedded",
+    [UCT_RSAGG_MUX_OOB]      = "oob",
+    [UCT_RSAGG_MUX_AUTO]     = "auto",
+    [UCT_RSAGG_MUX_LAST]     = NULL
+};
+
+static ucs_config_field_t uct_rsagg_iface_config_table[] = {
+    {"", "", NULL,
+     ucs_offsetof(uct_rsagg_iface_config_t, super),
+     UCS_CONFIG_TYPE_TABLE(uct_iface_config_table)},
+
+    {"AGGREGATE", "y",
+     "Pack small messages of all endpoints to the same peer into consolidated\n"
+     "transfers. With \"n\", every operation goes to the inner transport as it\n"
+     "is (pass-through), which is useful for A/B comparisons.",
+     ucs_offsetof(uct_rsagg_iface_config_t, aggregate), UCS_CONFIG_TYPE_BOOL},
+
+    {"MUX", "auto",
+     "Where the multiplexing information of a consolidated transfer travels:\n"
+     " embedded - a table inside the transfer itself.\n"
+     " oob      - a separate inner active message (the AM lane), paired by the\n"
+     "            receiver with the payload before anything is delivered.\n"
+     " auto     - chosen by inner capability and batch size.",
+     ucs_offsetof(uct_rsagg_iface_config_t, mux),
+     UCS_CONFIG_TYPE_ENUM(uct_rsagg_mux_names)},
+
+    {"MAX_BATCH", "8k",
+     "Largest consolidated transfer, bounded by the inner transport's largest\n"
+     "active message.",
+     ucs_offsetof(uct_rsagg_iface_config_t, max_batch),
+     UCS_CONFIG_TYPE_MEMUNITS},
+
+    {"BUFFER", "256k",
+     "Send buffer per channel: consolidated data waiting for the inner\n"
+     "transport. When it is full, sends return UCS_ERR_NO_RESOURCE.",
+     ucs_offsetof(uct_rsagg_iface_config_t, buffer), UCS_CONFIG_TYPE_MEMUNITS},
+
+    {"ZCOPY_THRESH", "1k",
+     "Zero-copy active messages up to this size are copied into a batch like\n"
+     "the small ones; larger ones go out on their own, after the open batch.",
+     ucs_offsetof(uct_rsagg_iface_config_t, zcopy_thresh),
+     UCS_CONFIG_TYPE_MEMUNITS},
+
+    {"SUMMARY", "n",
+     "Print the interface's aggregation counters when it is closed.",
+     ucs_offsetof(uct_rsagg_iface_config_t, summary), UCS_CONFIG_TYPE_BOOL},
+
+    {NULL}
+};
+
+
+static uct_iface_ops_t uct_rsagg_iface_ops;
+static uct_iface_internal_ops_t uct_rsagg_iface_internal_ops;
+
+
+void uct_rsagg_iface_pack_addr_hdr(void *addr)
+{
+    uct_rsagg_addr_hdr_t *hdr = addr;
+
+    hdr->magic    = UCT_RSAGG_ADDR_MAGIC;
+    hdr->version  = UCT_RSAGG_ADDR_VERSION;
+    hdr->flags    = 0;
+    hdr->reserved = 0;
+}
+
+ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
+                                        const void *addr)
+{
+    const uct_rsagg_addr_hdr_t *hdr = addr;
+
+    if (ucs_likely((hdr->magic == UCT_RSAGG_ADDR_MAGIC) &&
+                   (hdr->version == UCT_RSAGG_ADDR_VERSION))) {
+        return UCS_OK;
+    }
+
+    if (!iface->version_warned) {
+        iface->version_warned = 1;
+        if (hdr->magic != UCT_RSAGG_ADDR_MAGIC) {
+            ucs_error("rsagg: peer address is not an rsagg address "
+                      "(magic 0x%x)", hdr->magic);
+        } else {
+            ucs_error("rsagg: peer uses address format version %u, this "
+                      "rsagg uses version %u: peers must run the same rsagg",
+                      hdr->version, UCT_RSAGG_ADDR_VERSION);
+        }
+    }
+    return UCS_ERR_UNREACHABLE;
+}
+
+ucs_status_t uct_rsagg_iface_counters(uct_iface_h tl_iface,
+                                      uct_rsagg_counters_t *counters_p)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    if (tl_iface->ops.iface_query != uct_rsagg_iface_ops.iface_query) {
+        return UCS_ERR_INVALID_PARAM;
+    }
+
+    *counters_p = iface->counters;
+    return UCS_OK;
+}
+
+static ucs_status_t uct_rsagg_iface_am_tramp(void *arg, void *data,
+                                             size_t length, unsigned flags)
+{
+    uct_rsagg_am_tramp_t *tramp = arg;
+
+    return uct_iface_invoke_am(&tramp->iface->super, tramp->id, data, length,
+                               flags);
+}
+
+static ucs_status_t uct_rsagg_iface_err_handler(void *arg, uct_ep_h inner_ep,
+                                                ucs_status_t status)
+{
+    uct_rsagg_iface_t *iface = arg;
+    uct_rsagg_channel_t *channel;
+    uct_rsagg_ep_t *ep, *tmp;
+    ucs_status_t ret;
+
+    channel = uct_rsagg_channel_find_inner(iface, inner_ep);
+    if (channel == NULL) {
+        ucs_debug("rsagg iface %p: error %s on unknown inner ep %p", iface,
+                  ucs_status_string(status), inner_ep);
+        return UCS_OK;
+    }
+
+    ucs_debug("rsagg iface %p: channel %p failed: %s", iface, channel,
+              ucs_status_string(status));
+    channel->status = status;
+
+    /* Every rsagg ep of the channel lost its peer. The user's handler may
+     * destroy the ep, so iterate safely. */
+    ret = UCS_OK;
+    ucs_list_for_each_safe(ep, tmp, &channel->eps, list) {
+        if (uct_iface_handle_ep_err(&iface->super.super, &ep->super.super,
+                                    status) != UCS_OK) {
+            ret = status;
+        }
+    }
+    return ret;
+}
+
+static ucs_status_t uct_rsagg_iface_query(uct_iface_h tl_iface,
+                                          uct_iface_attr_t *attr)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    *attr = iface->inner_attr;
+
+    /* Tag offload and am-dup are inner features rsagg does not carry */
+    attr->cap.flags &= ~(UCT_IFACE_FLAG_TAG_EAGER_SHORT |
+                         UCT_IFACE_FLAG_TAG_EAGER_BCOPY |
+                         UCT_IFACE_FLAG_TAG_EAGER_ZCOPY |
+                         UCT_IFACE_FLAG_TAG_RNDV_ZCOPY |
+                         UCT_IFACE_FLAG_CONNECT_TO_SOCKADDR);
+
+    attr->iface_addr_len += sizeof(uct_rsagg_addr_hdr_t);
+    if (attr->cap.flags & UCT_IFACE_FLAG_CONNECT_TO_EP) {
+        attr->ep_addr_len += sizeof(uct_rsagg_addr_hdr_t);
+    }
+
+    /* One indirection on each side */
+    attr->overhead += 2e-9;
+    return UCS_OK;
+}
+
+static ucs_status_t uct_rsagg_iface_get_device_address(uct_iface_h tl_iface,
+                                                       uct_device_addr_t *addr)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    return uct_iface_get_device_address(iface->inner, addr);
+}
+
+static ucs_status_t uct_rsagg_iface_get_address(uct_iface_h tl_iface,
+                                                uct_iface_addr_t *addr)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    uct_rsagg_iface_pack_addr_hdr(addr);
+    if (!(iface->inner_attr.cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE)) {
+        return UCS_OK;
+    }
+    return uct_iface_get_address(iface->inner,
+                                 UCS_PTR_BYTE_OFFSET(addr,
+                                        sizeof(uct_rsagg_addr_hdr_t)));
+}
+
+static int uct_rsagg_iface_is_reachable(const uct_iface_h tl_iface,
+                                        const uct_device_addr_t *dev_addr,
+                                        const uct_iface_addr_t *iface_addr)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    if (iface_addr == NULL) {
+        return uct_iface_is_reachable(iface->inner, dev_addr, NULL);
+    }
+
+    if (uct_rsagg_iface_check_addr(iface, iface_addr) != UCS_OK) {
+        return 0;
+    }
+
+    return uct_iface_is_reachable(iface->inner, dev_addr,
+                                  UCS_PTR_BYTE_OFFSET(iface_addr,
+                                        sizeof(uct_rsagg_addr_hdr_t)));
+}
+
+static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
+{
+    uct_rsagg_channel_t *channel, *tmp;
+    unsigned count = 0;
+
+    ucs_list_for_each_safe(channel, tmp, &iface->dispatch, dispatch) {
+        count += uct_rsagg_channel_progress(channel);
+    }
+    return count;
+}
+
+static unsigned uct_rsagg_iface_progress_cb(void *arg)
+{
+    return uct_rsagg_iface_progress_own(arg);
+}
+
+static unsigned uct_rsagg_iface_progress(uct_iface_h tl_iface)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    return uct_iface_progress(iface->inner) +
+           uct_rsagg_iface_progress_own(iface);
+}
+
+/* The inner interface keeps its own progress callback on the worker, with its
+ * own flags; rsagg adds one for its own work (batches, pending dispatch) */
+static void uct_rsagg_iface_progress_enable(uct_iface_h tl_iface,
+                                            unsigned flags)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    uct_iface_progress_enable(iface->inner, flags);
+    uct_base_iface_progress_enable_cb(&iface->super,
+                                      uct_rsagg_iface_progress_cb, flags);
+}
+
+static void uct_rsagg_iface_progress_disable(uct_iface_h tl_iface,
+                                             unsigned flags)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    uct_iface_progress_disable(iface->inner, flags);
+    uct_base_iface_progress_disable(tl_iface, flags);
+}
+
+static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
+                                          uct_completion_t *comp)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+    uct_rsagg_channel_t *channel;
+
+    ucs_list_for_each(channel, &iface->channels, list) {
+        if (!ucs_list_is_empty(&channel->pending_eps)) {
+            return UCS_ERR_NO_RESOURCE;
+        }
+    }
+    return uct_iface_flush(iface->inner, flags, comp);
+}
+
+static ucs_status_t uct_rsagg_iface_fence(uct_iface_h tl_iface, unsigned flags)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    return uct_iface_fence(iface->inner, flags);
+}
+
+static ucs_status_t uct_rsagg_iface_event_fd_get(uct_iface_h tl_iface,
+                                                 int *fd_p)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    return uct_iface_event_fd_get(iface->inner, fd_p);
+}
+
+static ucs_status_t uct_rsagg_iface_event_arm(uct_iface_h tl_iface,
+                                              unsigned events)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+
+    /* Work of rsagg's own would not wake the fd up */
+    if (!ucs_list_is_empty(&iface->dispatch)) {
+        return UCS_ERR_BUSY;
+    }
+    return uct_iface_event_arm(iface->inner, events);
+}
+
+static ucs_status_t
+uct_rsagg_iface_open_inner(uct_rsagg_iface_t *self, uct_rsagg_md_t *md,
+                           uct_worker_h worker,
+                           const uct_iface_params_t *params,
+                           const uct_rsagg_md_resource_t *resource)
+{
+    uct_iface_params_t inner_params;
+    uct_iface_config_t *inner_config;
+    ucs_status_t status;
+
+    status = uct_md_iface_config_read(md->inner, resource->tl_name, NULL, NULL,
+                                      &inner_config);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    inner_params                     = *params;
+    inner_params.field_mask          = params->field_mask &
+                                       (UCT_IFACE_PARAM_FIELD_CPU_MASK |
+                                        UCT_IFACE_PARAM_FIELD_STATS_ROOT |
+                                        UCT_IFACE_PARAM_FIELD_RX_HEADROOM |
+                                        UCT_IFACE_PARAM_FIELD_ERR_HANDLER_FLAGS |
+                                        UCT_IFACE_PARAM_FIELD_ASYNC_EVENT_ARG |
+                                        UCT_IFACE_PARAM_FIELD_ASYNC_EVENT_CB |
+                                        UCT_IFACE_PARAM_FIELD_KEEPALIVE_INTERVAL |
+                                        UCT_IFACE_PARAM_FIELD_AM_ALIGNMENT |
+                                        UCT_IFACE_PARAM_FIELD_AM_ALIGN_OFFSET |
+                                        UCT_IFACE_PARAM_FIELD_FEATURES);
+    inner_params.field_mask         |= UCT_IFACE_PARAM_FIELD_OPEN_MODE |
+                                       UCT_IFACE_PARAM_FIELD_DEVICE |
+                                       UCT_IFACE_PARAM_FIELD_ERR_HANDLER |
+                                       UCT_IFACE_PARAM_FIELD_ERR_HANDLER_ARG;
+    inner_params.open_mode           = UCT_IFACE_OPEN_MODE_DEVICE;
+    inner_params.mode.device.tl_name  = resource->tl_name;
+    inner_params.mode.device.dev_name = resource->dev_name;
+    inner_params.err_handler         = uct_rsagg_iface_err_handler;
+    inner_params.err_handler_arg     = self;
+    if (params->field_mask & UCT_IFACE_PARAM_FIELD_FEATURES) {
+        /* Consolidated transfers travel as inner active messages */
+        inner_params.features |= UCT_IFACE_FEATURE_AM;
+    }
+
+    status = uct_iface_open(md->inner, worker, &inner_params, inner_config,
+                            &self->inner);
+    uct_config_release(inner_config);
+    return status;
+}
+
+static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
+                           uct_worker_h worker,
+                           const uct_iface_params_t *params,
+                           const uct_iface_config_t *tl_config)
+{
+    uct_rsagg_md_t *md = ucs_derived_of(tl_md, uct_rsagg_md_t);
+    const uct_rsagg_iface_config_t *config =
+            ucs_derived_of(tl_config, uct_rsagg_iface_config_t);
+    const uct_rsagg_md_resource_t *resource;
+    ucs_status_t status;
+    unsigned id;
+
+    UCT_CHECK_PARAM(params->field_mask & UCT_IFACE_PARAM_FIELD_OPEN_MODE,
+                    "UCT_IFACE_PARAM_FIELD_OPEN_MODE is not defined");
+    if (!(params->open_mode & UCT_IFACE_OPEN_MODE_DEVICE)) {
+        ucs_error("rsagg supports only UCT_IFACE_OPEN_MODE_DEVICE");
+        return UCS_ERR_UNSUPPORTED;
+    }
+
+    resource = uct_rsagg_md_find_resource(md, params->mode.device.dev_name);
+    if (resource == NULL) {
+        ucs_error("rsagg: no device '%s' on memory domain rsagg_%s",
+                  params->mode.device.dev_name, md->inner_name);
+        return UCS_ERR_NO_DEVICE;
+    }
+
+    UCS_CLASS_CALL_SUPER_INIT(uct_base_iface_t, &uct_rsagg_iface_ops,
+                              &uct_rsagg_iface_internal_ops, tl_md, worker,
+                              params, tl_config
+                              UCS_STATS_ARG((params->field_mask &
+                                             UCT_IFACE_PARAM_FIELD_STATS_ROOT) ?
+                                            params->stats_root : NULL)
+                              UCS_STATS_ARG(UCT_RSAGG_NAME));
+
+    ucs_list_head_init(&self->channels);
+    ucs_list_head_init(&self->dispatch);
+    memset(&self->counters, 0, sizeof(self->counters));
+    self->version_warned      = 0;
+    self->config.aggregate    = config->aggregate;
+    self->config.mux          = config->mux;
+    self->config.max_batch    = config->max_batch;
+    self->config.buffer       = config->buffer;
+    self->config.zcopy_thresh = config->zcopy_thresh;
+    self->config.summary      = config->summary;
+    ucs_strncpy_zero(self->inner_tl, resource->tl_name,
+                     sizeof(self->inner_tl));
+
+    status = uct_rsagg_iface_open_inner(self, md, worker, params, resource);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    status = uct_iface_query(self->inner, &self->inner_attr);
+    if (status != UCS_OK) {
+        goto err_close;
+    }
+
+    if (!(self->inner_attr.cap.flags & UCT_IFACE_FLAG_AM_BCOPY)) {
+        ucs_error("rsagg: inner transport %s/%s has no active messages",
+                  resource->tl_name, resource->dev_name);
+        status = UCS_ERR_UNSUPPORTED;
+        goto err_close;
+    }
+
+    for (id = 0; id < UCT_RSAGG_AM_ID_USER_MAX; ++id) {
+        self->tramp[id].iface = self;
+        self->tramp[id].id    = id;
+        status = uct_iface_set_am_handler(self->inner, id,
+                                          uct_rsagg_iface_am_tramp,
+                                          &self->tramp[id], 0);
+        if (status != UCS_OK) {
+            goto err_close;
+        }
+    }
+
+    ucs_debug("rsagg iface %p over %s/%s (inner iface %p)", self,
+              resource->tl_name, resource->dev_name, self->inner);
+    return UCS_OK;
+
+err_close:
+    uct_iface_close(self->inner);
+    return status;
+}
+
+static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
+{
+    uct_rsagg_channel_t *channel, *tmp;
+
+    uct_base_iface_progress_disable(&self->super.super,
+                                    UCT_PROGRESS_SEND | UCT_PROGRESS_RECV);
+
+    ucs_list_for_each_safe(channel, tmp, &self->channels, list) {
+        ucs_warn("rsagg iface %p closed with channel %p still in use", self,
+                 channel);
+        channel->refcount = 1;
+        uct_rsagg_channel_put(channel);
+    }
+
+    if (self->config.summary) {
+        ucs_info("rsagg %s: %lu messages (%lu bytes), %lu direct, %lu "
+                 "transfers (%lu inner bytes), rx %lu messages in %lu "
+                 "transfers, %lu malformed, %lu rejected puts, %lu channels",
+                 self->inner_tl, self->counters.msgs, self->counters.bytes,
+                 self->counters.direct, self->counters.transfers,
+                 self->counters.inner_bytes, self->counters.rx_msgs,
+                 self->counters.rx_transfers, self->counters.malformed,
+                 self->counters.rejected_puts, self->counters.channels);
+    }
+
+    uct_iface_close(self->inner);
+}
+
+UCS_CLASS_DEFINE(uct_rsagg_iface_t, uct_base_iface_t);
+
+static UCS_CLASS_DEFINE_NEW_FUNC(uct_rsagg_iface_t, uct_iface_t, uct_md_h,
+                                 uct_worker_h, const uct_iface_params_t*,
+                                 const uct_iface_config_t*);
+static UCS_CLASS_DEFINE_DELETE_FUNC(uct_rsagg_iface_t, uct_iface_t);
+
+
+static ucs_status_t uct_rsagg_query_devices(uct_md_h tl_md,
+                                            uct_tl_device_resource_t **devs_p,
+                                            unsigned *num_devs_p)
+{
+    uct_rsagg_md_t *md = ucs_derived_of(tl_md, uct_rsagg_md_t);
+    uct_tl_device_resource_t *devices;
+    unsigned i;
+
+    devices = ucs_calloc(ucs_max(md->num_resources, 1), sizeof(*devices),
+                         "rsagg_devices");
+    if (devices == NULL) {
+        ucs_error("rsagg: failed to allocate device list");
+        return UCS_ERR_NO_MEMORY;
+    }
+
+    for (i = 0; i < md->num_resources; ++i) {
+        ucs_strncpy_zero(devices[i].name, md->resources[i].dev_name,
+                         sizeof(devices[i].name));
+        devices[i].type       = md->resources[i].dev_type;
+        devices[i].sys_device = md->resources[i].sys_device;
+    }
+
+    *devs_p     = devices;
+    *num_devs_p = md->num_resources;
+    return UCS_OK;
+}
+
+
+static uct_iface_ops_t uct_rsagg_iface_ops = {
+    .ep_put_short             = uct_rsagg_ep_put_short,
+    .ep_put_bcopy             = uct_rsagg_ep_put_bcopy,
+    .ep_put_zcopy             = uct_rsagg_ep_put_zcopy,
+    .ep_get_short             = uct_rsagg_ep_get_short,
+    .ep_get_bcopy             = uct_rsagg_ep_get_bcopy,
+    .ep_get_zcopy             = uct_rsagg_ep_get_zcopy,
+    .ep_am_short              = uct_rsagg_ep_am_short,
+    .ep_am_short_iov          = uct_rsagg_ep_am_short_iov,
+    .ep_am_bcopy              = uct_rsagg_ep_am_bcopy,
+    .ep_am_zcopy              = uct_rsagg_ep_am_zcopy,
+    .ep_atomic_cswap64        = uct_rsagg_ep_atomic_cswap64,
+    .ep_atomic_cswap32        = uct_rsagg_ep_atomic_cswap32,
+    .ep_atomic32_post         = uct_rsagg_ep_atomic32_post,
+    .ep_atomic64_post         = uct_rsagg_ep_atomic64_post,
+    .ep_atomic32_fetch        = uct_rsagg_ep_atomic32_fetch,
+    .ep_atomic64_fetch        = uct_rsagg_ep_atomic64_fetch,
+    .ep_pending_add           = uct_rsagg_ep_pending_add,
+    .ep_pending_purge         = uct_rsagg_ep_pending_purge,
+    .ep_flush                 = uct_rsagg_ep_flush,
+    .ep_fence                 = uct_rsagg_ep_fence,
+    .ep_check                 = uct_rsagg_ep_check,
+    .ep_create                = UCS_CLASS_NEW_FUNC_NAME(uct_rsagg_ep_t),
+    .ep_destroy               = UCS_CLASS_DELETE_FUNC_NAME(uct_rsagg_ep_t),
+    .ep_get_address           = uct_rsagg_ep_get_address,
+    .ep_connect_to_ep         = uct_rsagg_ep_connect_to_ep,
+    .iface_flush              = uct_rsagg_iface_flush,
+    .iface_fence              = uct_rsagg_iface_fence,
+    .iface_progress_enable    = uct_rsagg_iface_progress_enable,
+    .iface_progress_disable   = uct_rsagg_iface_progress_disable,
+    .iface_progress           = uct_rsagg_iface_progress,
+    .iface_event_fd_get       = uct_rsagg_iface_event_fd_get,
+    .iface_event_arm          = uct_rsagg_iface_event_arm,
+    .iface_close              = UCS_CLASS_DELETE_FUNC_NAME(uct_rsagg_iface_t),
+    .iface_query              = uct_rsagg_iface_query,
+    .iface_get_device_address = uct_rsagg_iface_get_device_address,
+    .iface_get_address        = uct_rsagg_iface_get_address,
+    .iface_is_reachable       = uct_rsagg_iface_is_reachable
+};
+
+static uct_iface_internal_ops_t uct_rsagg_iface_internal_ops = {
+    .iface_estimate_perf = uct_base_iface_estimate_perf,
+    .iface_vfs_refresh   = (uct_iface_vfs_refresh_func_t)ucs_empty_function,
+    .ep_query            = (uct_ep_query_func_t)
+                           ucs_empty_function_return_unsupported,
+    .ep_invalidate       = uct_rsagg_ep_invalidate
+};
+
+UCT_TL_DEFINE_ENTRY(&uct_rsagg_component, rsagg, uct_rsagg_query_devices,
+                    uct_rsagg_iface_t, UCT_RSAGG_CONFIG_PREFIX,
+                    uct_rsagg_iface_config_table, uct_rsagg_iface_config_t);

@@ -1,0 +1,116 @@
+/**
+ * rsagg interface: wraps one inner interface on the same worker.
+ */
+
+#ifndef UCT_RSAGG_IFACE_H_
+#define UCT_RSAGG_IFACE_H_
+
+#include "rsagg_md.h"
+
+#include <uct/base/uct_iface.h>
+#include <ucs/datastruct/list.h>
+
+
+/* User active message ids that pass through; the ids above them are
+ * rsagg's own on the inner interface (see src/ucs/rsagg_wire.h) */
+#define UCT_RSAGG_AM_ID_USER_MAX   28
+
+/* Every rsagg address starts with this, so that peers built from another
+ * rsagg format refuse each other clearly instead of misreading bytes */
+#define UCT_RSAGG_ADDR_MAGIC       0xa9
+#define UCT_RSAGG_ADDR_VERSION     1
+
+
+typedef struct UCS_S_PACKED uct_rsagg_addr_hdr {
+    uint8_t                    magic;
+    uint8_t                    version;
+    uint8_t                    flags;
+    uint8_t                    reserved;
+} uct_rsagg_addr_hdr_t;
+
+
+typedef enum {
+    UCT_RSAGG_MUX_EMBEDDED,
+    UCT_RSAGG_MUX_OOB,
+    UCT_RSAGG_MUX_AUTO,
+    UCT_RSAGG_MUX_LAST
+} uct_rsagg_mux_t;
+
+
+typedef struct uct_rsagg_iface_config {
+    uct_iface_config_t         super;
+    int                        aggregate;
+    uct_rsagg_mux_t            mux;
+    size_t                     max_batch;
+    size_t                     buffer;
+    size_t                     zcopy_thresh;
+    int                        summary;
+} uct_rsagg_iface_config_t;
+
+
+typedef struct uct_rsagg_iface uct_rsagg_iface_t;
+
+
+/* Inner AM handler argument: which user am id a pass-through message has */
+typedef struct uct_rsagg_am_tramp {
+    uct_rsagg_iface_t          *iface;
+    uint8_t                    id;
+} uct_rsagg_am_tramp_t;
+
+
+/* Counters, readable by uct_rsagg_iface_counters() */
+typedef struct uct_rsagg_counters {
+    uint64_t                   msgs;          /* Messages accepted */
+    uint64_t                   bytes;         /* Payload bytes accepted */
+    uint64_t                   direct;        /* Sent alone (pass-through) */
+    uint64_t                   transfers;     /* Inner transfers sent */
+    uint64_t                   inner_bytes;   /* Bytes given to the inner */
+    uint64_t                   rx_msgs;       /* Messages delivered */
+    uint64_t                   rx_transfers;  /* Consolidated transfers in */
+    uint64_t                   malformed;     /* Transfers dropped */
+    uint64_t                   rejected_puts; /* Puts outside their region */
+    uint64_t                   channels;      /* Inner connections opened */
+} uct_rsagg_counters_t;
+
+
+struct uct_rsagg_iface {
+    uct_base_iface_t           super;
+    uct_iface_h                inner;
+    uct_iface_attr_t           inner_attr;
+    char                       inner_tl[UCT_TL_NAME_MAX];
+    uct_rsagg_am_tramp_t       tramp[UCT_RSAGG_AM_ID_USER_MAX];
+    ucs_list_link_t            channels;     /* All channels of this iface */
+    ucs_list_link_t            dispatch;     /* Channels with work to do */
+    uct_rsagg_counters_t       counters;
+    int                        version_warned;
+    struct {
+        int                    aggregate;
+        uct_rsagg_mux_t        mux;
+        size_t                 max_batch;
+        size_t                 buffer;
+        size_t                 zcopy_thresh;
+        int                    summary;
+    } config;
+};
+
+
+extern uct_tl_t uct_rsagg_tl;
+
+
+static UCS_F_ALWAYS_INLINE uct_rsagg_md_t *
+uct_rsagg_iface_md(uct_rsagg_iface_t *iface)
+{
+    return ucs_derived_of(iface->super.md, uct_rsagg_md_t);
+}
+
+/* Checks a peer's rsagg address header; logs once per iface on mismatch */
+ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
+                                        const void *addr);
+
+void uct_rsagg_iface_pack_addr_hdr(void *addr);
+
+/* Public accessor for tests and benchmarks (exported symbol) */
+ucs_status_t uct_rsagg_iface_counters(uct_iface_h iface,
+                                      uct_rsagg_counters_t *counters_p);
+
+#endif

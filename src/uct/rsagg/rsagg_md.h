@@ -1,0 +1,105 @@
+/**
+ * rsagg - message aggregation transport for UCX.
+ *
+ * Component and memory domain: one rsagg MD wraps one inner MD. Memory
+ * registration and remote keys are forwarded to the inner MD; rsagg adds a
+ * small header to every packed rkey so that the receiver of a put can check
+ * the target region even where the inner transport has no RMA of its own.
+ */
+
+#ifndef UCT_RSAGG_MD_H_
+#define UCT_RSAGG_MD_H_
+
+#include <uct/base/uct_md.h>
+#include <ucs/datastruct/list.h>
+
+
+#define UCT_RSAGG_NAME           "rsagg"
+#define UCT_RSAGG_MD_PREFIX      "rsagg_"
+#define UCT_RSAGG_CONFIG_PREFIX  "RSAGG_"
+
+/* Packed rkey header: identifies the format and the inner component */
+#define UCT_RSAGG_RKEY_MAGIC     0x5241u /* "RA" */
+#define UCT_RSAGG_RKEY_VERSION   1
+
+
+typedef struct uct_rsagg_md_config {
+    uct_md_config_t            super;
+    ucs_config_names_array_t   tls;       /* Inner transports, by preference */
+} uct_rsagg_md_config_t;
+
+
+/* One transport resource of the inner MD that rsagg exposes */
+typedef struct uct_rsagg_md_resource {
+    char                       tl_name[UCT_TL_NAME_MAX];
+    char                       dev_name[UCT_DEVICE_NAME_MAX];
+    uct_device_type_t          dev_type;
+    ucs_sys_device_t           sys_device;
+} uct_rsagg_md_resource_t;
+
+
+typedef struct uct_rsagg_md {
+    uct_md_t                   super;
+    uct_component_h            inner_component;
+    uct_md_h                   inner;
+    char                       inner_name[UCT_MD_NAME_MAX];
+    uct_md_attr_t              inner_attr;
+    uct_rsagg_md_resource_t    *resources;   /* One per exposed device */
+    unsigned                   num_resources;
+    uint32_t                   next_region_id;
+    ucs_list_link_t            regions;      /* Registered regions (puts) */
+} uct_rsagg_md_t;
+
+
+/* Memory handle: the inner handle plus the region, for put validation */
+typedef struct uct_rsagg_memh {
+    ucs_list_link_t            list;
+    uct_mem_h                  inner;
+    void                       *address;
+    size_t                     length;
+    uint32_t                   id;
+    int                        allocated;  /* Allocated through mem_alloc */
+} uct_rsagg_memh_t;
+
+
+/* Packed rkey = this header followed by the inner MD's packed rkey */
+typedef struct UCS_S_PACKED uct_rsagg_rkey_hdr {
+    uint16_t                   magic;
+    uint8_t                    version;
+    uint8_t                    reserved;
+    uint32_t                   region_id;
+    uint64_t                   address;
+    uint64_t                   length;
+    char                       component[UCT_COMPONENT_NAME_MAX];
+} uct_rsagg_rkey_hdr_t;
+
+
+/* Unpacked rkey, uct_rkey_t points to it */
+typedef struct uct_rsagg_rkey {
+    uct_rkey_t                 inner;       /* Must stay first (fast path) */
+    uct_rkey_bundle_t          bundle;
+    uct_component_h            inner_component;
+    uint32_t                   region_id;
+    uint64_t                   address;
+    uint64_t                   length;
+} uct_rsagg_rkey_t;
+
+
+extern uct_component_t uct_rsagg_component;
+
+
+static UCS_F_ALWAYS_INLINE uct_rkey_t uct_rsagg_rkey_inner(uct_rkey_t rkey)
+{
+    return (rkey == UCT_INVALID_RKEY) ? UCT_INVALID_RKEY :
+           ((uct_rsagg_rkey_t*)rkey)->inner;
+}
+
+
+const uct_rsagg_md_resource_t *
+uct_rsagg_md_find_resource(uct_rsagg_md_t *md, const char *dev_name);
+
+/* Region lookup for a put arriving from a peer: NULL when not registered */
+const uct_rsagg_memh_t *
+uct_rsagg_md_find_region(uct_rsagg_md_t *md, uint32_t region_id);
+
+#endif
