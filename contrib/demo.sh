@@ -1,0 +1,192 @@
+#!/bin/bash
+#
+# contrib/demo.sh: rsagg's main demo in one command. Installs the
+# dependencies and builds (contrib/check.sh --build-only), then measures with
+# ucx_perftest, client and server on 127.0.0.1, each inner transport alone
+# and rsagg over it, and prints a table: test, metric, inner alone, rsagg,
+# rsagg vs inner (ratio for message rates, difference for latencies).
+#
+# Usage: contrib/demo.sh [--no-build] [--iters-scale N]
+#   --no-build       use ./build as it is (no dependency check, no make)
+#   --iters-scale N  multiply every benchmark's iteration count by N (1)
+#
+# Environment: DEMO_PORT (first TCP port for the perftest handshake, 13500),
+# DEMO_TIMEOUT (seconds one perftest run may take, 120).
+# Results also go to build/demo/results.csv; run logs to build/demo/*.log.
+# Exit status is non-zero when a measurement failed.
+#
+set -u -o pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+out=$build/demo
+rsagg_run=$build/contrib/rsagg-run
+perftest=${UCX_PERFTEST:-ucx_perftest}
+port=${DEMO_PORT:-13500}
+run_timeout=${DEMO_TIMEOUT:-120}
+
+opt_build=yes
+iters_scale=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --no-build)    opt_build=no ;;
+    --iters-scale) iters_scale=${2:?--iters-scale needs a number}; shift ;;
+    -h|--help)     sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
+                   exit 0 ;;
+    *)             echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+note() { echo "demo.sh: $*" >&2; }
+
+if [ $opt_build = yes ]; then
+    "$top/contrib/check.sh" --build-only || {
+        note "build failed (see above)"
+        exit 1
+    }
+fi
+command -v "$perftest" >/dev/null || {
+    note "$perftest not found (Debian: apt-get install ucx-utils)"
+    exit 1
+}
+[ -x "$rsagg_run" ] || {
+    note "$rsagg_run not found: build first (drop --no-build)"
+    exit 1
+}
+mkdir -p "$out"
+
+port_in_use() {
+    ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+}
+
+next_port() {
+    port=$((port + 1))
+    while port_in_use $port; do
+        port=$((port + 1))
+    done
+}
+
+# perftest LOG WRAPPER... -- PERFTEST CLIENT ARGS...
+#   Runs a ucx_perftest server in the background on $port and its client
+#   against 127.0.0.1, both under the wrapper (env settings, rsagg-run),
+#   each with a time limit. Prints the client's final CSV line (iterations,
+#   50.0_percentile_lat, avg_lat, overall_lat, avg_bw, overall_bw, avg_mr,
+#   overall_mr); fails with the logs' tails on error.
+perftest() {
+    local log=$1 wrapper=() server_pid rc i line
+    shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        wrapper+=("$1")
+        shift
+    done
+    shift
+
+    timeout -k 5 "$run_timeout" "${wrapper[@]}" \
+        "$perftest" -p $port > "$log.server" 2>&1 &
+    server_pid=$!
+    # The client must not connect before the server listens
+    for i in $(seq 100); do
+        port_in_use $port && break
+        kill -0 $server_pid 2>/dev/null || break
+        sleep 0.1
+    done
+
+    timeout -k 5 "$run_timeout" "${wrapper[@]}" \
+        "$perftest" 127.0.0.1 -p $port "$@" -f -v > "$log" 2>&1
+    rc=$?
+    # The server ends with the test; after a failed client it may wait for
+    # another one: stop it (its timeout passes the signal on).
+    [ $rc = 0 ] || kill $server_pid 2>/dev/null
+    if ! wait $server_pid && [ $rc = 0 ]; then
+        rc=1
+    fi
+
+    line=$(grep -E '^[0-9]+(,[0-9.]+){7}$' "$log" | tail -n 1)
+    if [ $rc != 0 ] || [ -z "$line" ]; then
+        note "failed (exit $rc): ${wrapper[*]} $perftest 127.0.0.1 $*"
+        tail -n 5 "$log" "$log.server" | sed 's/^/    /' >&2
+        return 1
+    fi
+    echo "$line"
+}
+
+results=()
+n_failed=0
+
+# bench NAME METRIC INNER_TL DEVICE PERFTEST_ARGS...
+#   One row of the table: the same ucx_perftest run with the inner transport
+#   alone and with rsagg over it (UCX_RSAGG_TL=INNER_TL, same device).
+#   METRIC: lat (median latency, usec) or mr (overall message rate, msg/s).
+bench() {
+    local name=$1 metric=$2 tl=$3 dev=$4 field csv_inner csv_rsagg
+    local inner=FAIL rsagg=FAIL cmp=- slug
+    shift 4
+    case $metric in
+    lat) field=2 ;;
+    mr)  field=8 ;;
+    *)   note "bench $name: unknown metric $metric"; return 1 ;;
+    esac
+    slug=$(echo "$name" | tr -c 'A-Za-z0-9_\n' '_')
+
+    note "$name: $tl alone"
+    next_port
+    if csv_inner=$(perftest "$out/$slug.inner.log" env -- \
+                       -x "$tl" -d "$dev" "$@"); then
+        inner=$(echo "$csv_inner" | cut -d, -f$field)
+    fi
+    note "$name: rsagg over $tl"
+    next_port
+    if csv_rsagg=$(perftest "$out/$slug.rsagg.log" \
+                       env UCX_RSAGG_TL="$tl" "$rsagg_run" -- \
+                       -x rsagg -d "$dev" "$@"); then
+        rsagg=$(echo "$csv_rsagg" | cut -d, -f$field)
+    fi
+
+    if [ "$inner" != FAIL ] && [ "$rsagg" != FAIL ]; then
+        case $metric in
+        lat) cmp=$(awk -v a="$inner" -v b="$rsagg" \
+                       'BEGIN { printf "%+.3f us", b - a }') ;;
+        mr)  cmp=$(awk -v a="$inner" -v b="$rsagg" \
+                       'BEGIN { if (a > 0) printf "x%.2f", b / a
+                                else print "-" }') ;;
+        esac
+    else
+        n_failed=$((n_failed + 1))
+    fi
+    case $metric in
+    lat) metric="median latency (us)" ;;
+    mr)  metric="message rate (msg/s)" ;;
+    esac
+    results+=("$name|$metric|$inner|$rsagg|$cmp")
+}
+
+iters() {
+    echo $(($1 * iters_scale))
+}
+
+# ---- Benchmarks: append rows here ------------------------------------------
+#     NAME            METRIC TL    DEVICE  UCX_PERFTEST ARGS
+bench "am_lat tcp"    lat    tcp   lo      -t am_lat -s 8 -n "$(iters 20000)"
+bench "am_bw tcp"     mr     tcp   lo      -t am_bw  -s 8 -n "$(iters 200000)"
+bench "am_lat posix"  lat    posix memory  -t am_lat -s 8 -n "$(iters 100000)"
+bench "am_bw posix"   mr     posix memory  -t am_bw  -s 8 -n "$(iters 1000000)"
+# -----------------------------------------------------------------------------
+
+csv=$out/results.csv
+echo "test,metric,inner,rsagg,rsagg_vs_inner" > "$csv"
+fmt="%-16s %-22s %14s %14s %16s\n"
+echo
+printf "$fmt" test metric "inner alone" rsagg "rsagg vs inner"
+printf "$fmt" ---- ------ ----------- ----- --------------
+for row in "${results[@]}"; do
+    IFS='|' read -r name metric inner rsagg cmp <<< "$row"
+    printf "$fmt" "$name" "$metric" "$inner" "$rsagg" "$cmp"
+    echo "$name,$metric,$inner,$rsagg,$cmp" >> "$csv"
+done
+echo
+note "results in $csv, logs in $out"
+if [ $n_failed -gt 0 ]; then
+    note "$n_failed of ${#results[@]} benchmarks failed"
+    exit 1
+fi
