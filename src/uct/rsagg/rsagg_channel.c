@@ -11,10 +11,12 @@
 
 #include <ucs/debug/log.h>
 #include <ucs/debug/memtrack_int.h>
+#include <ucs/sys/math.h>
 #include <string.h>
 
 
 static ucs_status_t uct_rsagg_channel_dispatch_cb(uct_pending_req_t *self);
+static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel);
 
 
 static ucs_status_t
@@ -45,12 +47,70 @@ uct_rsagg_channel_inner_ep_create(uct_rsagg_iface_t *iface,
     return uct_ep_create(&inner_params, inner_ep_p);
 }
 
+/* Channels to a remote iface are shared by key: the inner device and iface
+ * addresses and the path. Eps that connect to an ep have their own channel. */
+static size_t uct_rsagg_channel_key(uct_rsagg_iface_t *iface,
+                                    const uct_ep_params_t *params,
+                                    uint8_t *key)
+{
+    size_t dev_len   = iface->inner_attr.device_addr_len;
+    size_t iface_len = iface->inner_attr.iface_addr_len;
+    unsigned path    = (params->field_mask & UCT_EP_PARAM_FIELD_PATH_INDEX) ?
+                       params->path_index : 0;
+
+    if (key != NULL) {
+        memcpy(key, &path, sizeof(path));
+        if (dev_len > 0) {
+            memcpy(key + sizeof(path), params->dev_addr, dev_len);
+        }
+        memcpy(key + sizeof(path) + dev_len,
+               UCS_PTR_BYTE_OFFSET(params->iface_addr,
+                                   sizeof(uct_rsagg_addr_hdr_t)),
+               iface_len);
+    }
+    return sizeof(path) + dev_len + iface_len;
+}
+
+static int uct_rsagg_channel_is_shareable(uct_rsagg_iface_t *iface,
+                                          const uct_ep_params_t *params)
+{
+    return (params->field_mask & UCT_EP_PARAM_FIELD_IFACE_ADDR) &&
+           ((iface->inner_attr.device_addr_len == 0) ||
+            (params->field_mask & UCT_EP_PARAM_FIELD_DEV_ADDR)) &&
+           (iface->inner_attr.cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE);
+}
+
 ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
                                    const uct_ep_params_t *params,
                                    uct_rsagg_channel_t **channel_p)
 {
     uct_rsagg_channel_t *channel;
     ucs_status_t status;
+    size_t key_length;
+    uint8_t *key;
+
+    if (uct_rsagg_channel_is_shareable(iface, params)) {
+        status = uct_rsagg_iface_check_addr(iface, params->iface_addr);
+        if (status != UCS_OK) {
+            return status;
+        }
+
+        key_length = uct_rsagg_channel_key(iface, params, NULL);
+        key        = ucs_alloca(key_length);
+        uct_rsagg_channel_key(iface, params, key);
+        ucs_list_for_each(channel, &iface->channels, list) {
+            if (channel->shared && (channel->key_length == key_length) &&
+                !memcmp(channel->key, key, key_length) &&
+                (channel->status == UCS_OK)) {
+                ++channel->refcount;
+                *channel_p = channel;
+                return UCS_OK;
+            }
+        }
+    } else {
+        key_length = 0;
+        key        = NULL;
+    }
 
     channel = ucs_calloc(1, sizeof(*channel), "rsagg_channel");
     if (channel == NULL) {
@@ -58,12 +118,27 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
         return UCS_ERR_NO_MEMORY;
     }
 
+    if (key != NULL) {
+        channel->key = ucs_malloc(key_length, "rsagg_channel_key");
+        if (channel->key == NULL) {
+            ucs_error("rsagg: failed to allocate channel key");
+            ucs_free(channel);
+            return UCS_ERR_NO_MEMORY;
+        }
+        memcpy(channel->key, key, key_length);
+        channel->key_length = key_length;
+        channel->shared     = 1;
+    }
+
     status = uct_rsagg_channel_inner_ep_create(iface, params, &channel->inner);
     if (status != UCS_OK) {
+        ucs_free(channel->key);
         ucs_free(channel);
         return status;
     }
 
+    channel->max_batches    = ucs_max(iface->config.buffer /
+                                      iface->config.max_batch, 1);
     channel->iface          = iface;
     channel->refcount       = 1;
     channel->status         = UCS_OK;
@@ -71,11 +146,33 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     ucs_list_head_init(&channel->eps);
     ucs_list_head_init(&channel->pending_eps);
     ucs_list_head_init(&channel->dispatch);
+    ucs_queue_head_init(&channel->queued);
+    ucs_queue_head_init(&channel->free);
     ucs_list_add_tail(&iface->channels, &channel->list);
     ++iface->counters.channels;
 
     *channel_p = channel;
     return UCS_OK;
+}
+
+static void uct_rsagg_channel_free_batches(uct_rsagg_channel_t *channel)
+{
+    uct_rsagg_batch_t *batch;
+
+    if (channel->open != NULL) {
+        ucs_queue_push(&channel->free, &channel->open->queue);
+        channel->open = NULL;
+    }
+    while (!ucs_queue_is_empty(&channel->queued)) {
+        ucs_queue_push(&channel->free,
+                       ucs_queue_pull_non_empty(&channel->queued));
+    }
+    while (!ucs_queue_is_empty(&channel->free)) {
+        batch = ucs_queue_pull_elem_non_empty(&channel->free,
+                                              uct_rsagg_batch_t, queue);
+        ucs_free(batch);
+    }
+    channel->num_batches = 0;
 }
 
 static void uct_rsagg_channel_purge_cb(uct_pending_req_t *self, void *arg)
@@ -88,6 +185,12 @@ void uct_rsagg_channel_put(uct_rsagg_channel_t *channel)
     if (--channel->refcount > 0) {
         return;
     }
+
+    if (uct_rsagg_channel_has_batches(channel) &&
+        (uct_rsagg_channel_flush_batches(channel) != UCS_OK)) {
+        ucs_diag("rsagg channel %p destroyed with unsent messages", channel);
+    }
+    uct_rsagg_channel_free_batches(channel);
 
     if (channel->inner_req_armed) {
         uct_ep_pending_purge(channel->inner, uct_rsagg_channel_purge_cb,
@@ -130,7 +233,7 @@ static ucs_status_t uct_rsagg_channel_arm(uct_rsagg_channel_t *channel)
     return status;
 }
 
-static void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel)
+void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel)
 {
     if (ucs_list_is_empty(&channel->dispatch)) {
         ucs_list_add_tail(&channel->iface->dispatch, &channel->dispatch);
@@ -230,6 +333,14 @@ static ucs_status_t uct_rsagg_channel_dispatch_cb(uct_pending_req_t *self)
     ucs_status_t status;
 
     channel->inner_req_armed = 0;
+    if (!ucs_queue_is_empty(&channel->queued)) {
+        status = uct_rsagg_channel_send_queued(channel);
+        if (status == UCS_ERR_NO_RESOURCE) {
+            channel->inner_req_armed = 1;
+            return UCS_ERR_NO_RESOURCE;
+        }
+    }
+
     status = uct_rsagg_channel_dispatch(channel, &count);
     if (status == UCS_OK) {
         return UCS_OK; /* Removed from the inner queue */
@@ -245,8 +356,25 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
     unsigned count = 0;
     ucs_status_t status;
 
+    /* A batch that grew since the last progress stays open one more round:
+     * its sender is still sending. One that did not grow leaves now. */
+    if (channel->active) {
+        channel->active = 0;
+        return 0;
+    }
+
+    channel->busy = 0;
     ucs_list_del(&channel->dispatch);
     ucs_list_head_init(&channel->dispatch);
+
+    if (uct_rsagg_channel_has_batches(channel)) {
+        if (uct_rsagg_channel_flush_batches(channel) == UCS_OK) {
+            ++count;
+        } else if (uct_rsagg_channel_arm(channel) != UCS_OK) {
+            uct_rsagg_channel_schedule(channel);
+            return count;
+        }
+    }
 
     if (ucs_list_is_empty(&channel->pending_eps) || channel->inner_req_armed) {
         return 0;
@@ -257,4 +385,281 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
         uct_rsagg_channel_schedule(channel);
     }
     return count;
+}
+
+
+static size_t uct_rsagg_channel_pack_batch(void *dest, void *arg)
+{
+    uct_rsagg_batch_t *batch = arg;
+
+    memcpy(dest, batch->data, batch->length);
+    return batch->length;
+}
+
+/* Hand one closed batch to the inner transport */
+static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
+                                                 uct_rsagg_batch_t *batch)
+{
+    ssize_t packed;
+
+    packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_BATCH,
+                             uct_rsagg_channel_pack_batch, batch, 0);
+    if (ucs_likely(packed >= 0)) {
+        ++channel->iface->counters.transfers;
+        channel->iface->counters.inner_bytes += packed;
+        return UCS_OK;
+    }
+
+    if (packed != UCS_ERR_NO_RESOURCE) {
+        /* The inner ep failed: its error handler reports it to the eps */
+        ucs_debug("rsagg channel %p: batch of %zu bytes lost: %s", channel,
+                  batch->length, ucs_status_string((ucs_status_t)packed));
+        ++channel->iface->counters.lost;
+    }
+    return (ucs_status_t)packed;
+}
+
+static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel)
+{
+    uct_rsagg_batch_t *batch;
+    ucs_status_t status;
+
+    while (!ucs_queue_is_empty(&channel->queued)) {
+        batch  = ucs_queue_head_elem_non_empty(&channel->queued,
+                                               uct_rsagg_batch_t, queue);
+        status = uct_rsagg_channel_send_batch(channel, batch);
+        if (status == UCS_ERR_NO_RESOURCE) {
+            return status;
+        }
+        /* Sent, or lost with the inner ep: either way it is done */
+        ucs_queue_pull_non_empty(&channel->queued);
+        ucs_queue_push(&channel->free, &batch->queue);
+        if (status != UCS_OK) {
+            return status;
+        }
+    }
+    return UCS_OK;
+}
+
+/* Close the open batch: send it, or queue it behind the others */
+static ucs_status_t uct_rsagg_channel_close_batch(uct_rsagg_channel_t *channel)
+{
+    uct_rsagg_batch_t *batch = channel->open;
+    ucs_status_t status;
+
+    channel->open = NULL;
+    batch->length = ucs_rsagg_builder_finish(&channel->builder, NULL);
+    if (batch->length == 0) {
+        ucs_queue_push(&channel->free, &batch->queue);
+        return UCS_OK;
+    }
+
+    if (ucs_queue_is_empty(&channel->queued)) {
+        status = uct_rsagg_channel_send_batch(channel, batch);
+        if (status != UCS_ERR_NO_RESOURCE) {
+            ucs_queue_push(&channel->free, &batch->queue);
+            return status;
+        }
+    }
+
+    ucs_queue_push(&channel->queued, &batch->queue);
+    return UCS_ERR_NO_RESOURCE;
+}
+
+ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
+{
+    ucs_status_t status;
+
+    status = uct_rsagg_channel_send_queued(channel);
+    if ((status == UCS_OK) && (channel->open != NULL)) {
+        status = uct_rsagg_channel_close_batch(channel);
+    }
+
+    if (status == UCS_ERR_NO_RESOURCE) {
+        /* Come back when the inner ep has room */
+        if (uct_rsagg_channel_arm(channel) != UCS_OK) {
+            uct_rsagg_channel_schedule(channel);
+        }
+    }
+    return status;
+}
+
+/* Get a buffer for a new open batch, within UCX_RSAGG_BUFFER */
+static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
+{
+    size_t size = channel->iface->config.max_batch;
+    uct_rsagg_batch_t *batch;
+
+    if (!ucs_queue_is_empty(&channel->free)) {
+        batch = ucs_queue_pull_elem_non_empty(&channel->free,
+                                              uct_rsagg_batch_t, queue);
+    } else if (channel->num_batches < channel->max_batches) {
+        batch = ucs_malloc(sizeof(*batch) + size, "rsagg_batch");
+        if (batch == NULL) {
+            ucs_error("rsagg: failed to allocate a batch of %zu bytes", size);
+            return UCS_ERR_NO_MEMORY;
+        }
+        ++channel->num_batches;
+    } else {
+        return UCS_ERR_NO_RESOURCE;
+    }
+
+    ucs_rsagg_builder_init(&channel->builder, batch->data, size,
+                           ++channel->seq);
+    channel->open = batch;
+    return UCS_OK;
+}
+
+/* Make room for a record: close a full open batch, open a new one. On
+ * UCS_ERR_NO_RESOURCE the caller's message was not taken. */
+static ucs_status_t uct_rsagg_channel_make_room(uct_rsagg_channel_t *channel)
+{
+    ucs_status_t status;
+
+    if (channel->open != NULL) {
+        status = uct_rsagg_channel_close_batch(channel);
+        if (UCS_STATUS_IS_ERR(status) && (status != UCS_ERR_NO_RESOURCE)) {
+            return status;
+        }
+    }
+
+    status = uct_rsagg_channel_open_batch(channel);
+    if (status == UCS_ERR_NO_RESOURCE) {
+        /* Buffer full: only what the inner takes now makes room */
+        if (uct_rsagg_channel_send_queued(channel) == UCS_OK) {
+            status = uct_rsagg_channel_open_batch(channel);
+        }
+        if (status == UCS_ERR_NO_RESOURCE) {
+            uct_rsagg_channel_arm(channel);
+        }
+    }
+    return status;
+}
+
+/* Before an am_bcopy packs anything: make sure that whatever it packs (at
+ * most config.max_bcopy bytes) can be taken, since a pack callback may have
+ * effects and must not run for a message that then fails */
+static ucs_status_t uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel,
+                                                    uint32_t ep_id)
+{
+    if (channel->open == NULL) {
+        return uct_rsagg_channel_make_room(channel);
+    }
+
+    if ((ucs_rsagg_builder_am_max_length(&channel->builder, ep_id) >=
+         (ssize_t)channel->iface->config.max_bcopy) ||
+        !ucs_queue_is_empty(&channel->free) ||
+        (channel->num_batches < channel->max_batches) ||
+        (uct_rsagg_channel_send_queued(channel) == UCS_OK)) {
+        return UCS_OK;
+    }
+
+    uct_rsagg_channel_arm(channel);
+    return UCS_ERR_NO_RESOURCE;
+}
+
+/* A message goes out alone when the channel is idle (nothing batched, nothing
+ * sent since the last progress): a lone message never waits for a batch.
+ * Right after such a send, further messages are batched. */
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_channel_send_direct(uct_rsagg_channel_t *channel)
+{
+    return !channel->iface->config.aggregate ||
+           (!channel->busy && (channel->open == NULL) &&
+            ucs_queue_is_empty(&channel->queued));
+}
+
+static UCS_F_ALWAYS_INLINE void
+uct_rsagg_channel_sent_direct(uct_rsagg_channel_t *channel, size_t length)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+
+    ++iface->counters.msgs;
+    ++iface->counters.direct;
+    ++iface->counters.transfers;
+    iface->counters.bytes       += length;
+    iface->counters.inner_bytes += length;
+    if (iface->config.aggregate) {
+        channel->busy = 1;
+        uct_rsagg_channel_schedule(channel);
+    }
+}
+
+ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
+                                             uint32_t ep_id, uint8_t id,
+                                             uint64_t header,
+                                             const void *payload,
+                                             unsigned length)
+{
+    ucs_status_t status;
+
+    if (uct_rsagg_channel_send_direct(channel) ||
+        (sizeof(header) + length > channel->iface->config.max_batch / 2)) {
+        /* Large for a batch: it goes alone, after what is batched */
+        UCT_RSAGG_CHANNEL_ORDER(channel);
+        status = uct_ep_am_short(channel->inner, id, header, payload, length);
+        if (status == UCS_OK) {
+            uct_rsagg_channel_sent_direct(channel, sizeof(header) + length);
+        }
+        return status;
+    }
+
+    status = uct_rsagg_channel_make_room(channel);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    status = ucs_rsagg_builder_add_am_short(&channel->builder, ep_id, id,
+                                            header, payload, length);
+    ucs_assert(status == UCS_OK); /* An empty batch holds max_batch / 2 */
+    channel->active = 1;
+    ++channel->iface->counters.msgs;
+    channel->iface->counters.bytes += sizeof(header) + length;
+    uct_rsagg_channel_schedule(channel);
+    return status;
+}
+
+ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
+                                   uint32_t ep_id, uint8_t id,
+                                   uct_pack_callback_t pack_cb, void *arg,
+                                   unsigned flags)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+    ucs_status_t status;
+    ssize_t packed;
+
+    if (uct_rsagg_channel_send_direct(channel)) {
+        packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
+        if (packed >= 0) {
+            uct_rsagg_channel_sent_direct(channel, packed);
+        }
+        return packed;
+    }
+
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    /* The length is known only after packing: pack aside, then copy into
+     * the batch, so that batches fill up to their end */
+    packed = pack_cb(iface->scratch, arg);
+    ucs_assertv((size_t)packed <= iface->config.max_bcopy,
+                "packed=%zd max_bcopy=%zu", packed, iface->config.max_bcopy);
+
+    status = ucs_rsagg_builder_add_am(&channel->builder, ep_id, id,
+                                      iface->scratch, packed);
+    if (status == UCS_ERR_EXCEEDS_LIMIT) {
+        status = uct_rsagg_channel_make_room(channel);
+        ucs_assert(status == UCS_OK); /* Reserved above */
+        status = ucs_rsagg_builder_add_am(&channel->builder, ep_id, id,
+                                          iface->scratch, packed);
+    }
+    ucs_assert(status == UCS_OK);
+
+    channel->active = 1;
+    ++iface->counters.msgs;
+    iface->counters.bytes += packed;
+    uct_rsagg_channel_schedule(channel);
+    return packed;
 }

@@ -12,11 +12,23 @@
 
 #include "rsagg_iface.h"
 
+#include <ucs/rsagg_builder.h>
 #include <ucs/datastruct/list.h>
 #include <ucs/datastruct/queue.h>
 
 
 typedef struct uct_rsagg_ep uct_rsagg_ep_t;
+
+
+/* One consolidated transfer: open (being filled) or closed and waiting for
+ * the inner transport */
+typedef struct uct_rsagg_batch {
+    ucs_queue_elem_t           queue;
+    size_t                     length;
+    size_t                     payload_length; /* Out-of-band form only */
+    uint8_t                    *payload;       /* Out-of-band form only */
+    uint8_t                    data[];
+} uct_rsagg_batch_t;
 
 
 typedef struct uct_rsagg_channel {
@@ -34,6 +46,18 @@ typedef struct uct_rsagg_channel {
     ucs_status_t               status;       /* Error of the inner ep */
     size_t                     key_length;
     uint8_t                    *key;         /* Peer address, when shared */
+    uint32_t                   next_ep_id;
+
+    /* Aggregation */
+    uct_rsagg_batch_t          *open;        /* NULL: not batching now */
+    ucs_rsagg_builder_t        builder;      /* Fills open->data */
+    ucs_queue_head_t           queued;       /* Closed, not yet sent */
+    ucs_queue_head_t           free;         /* Spare batch buffers */
+    unsigned                   num_batches;  /* Allocated buffers */
+    unsigned                   max_batches;  /* UCX_RSAGG_BUFFER / batch */
+    uint32_t                   seq;
+    uint8_t                    busy;         /* Sent since last progress */
+    uint8_t                    active;       /* Appended since progress */
 } uct_rsagg_channel_t;
 
 
@@ -52,7 +76,65 @@ void uct_rsagg_channel_pending_remove(uct_rsagg_channel_t *channel,
 
 unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel);
 
+ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel);
+
+ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
+                                             uint32_t ep_id, uint8_t id,
+                                             uint64_t header,
+                                             const void *payload,
+                                             unsigned length);
+
+ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
+                                   uint32_t ep_id, uint8_t id,
+                                   uct_pack_callback_t pack_cb, void *arg,
+                                   unsigned flags);
+
+void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel);
+
 uct_rsagg_channel_t *uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface,
                                                   uct_ep_h inner_ep);
+
+
+
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_channel_has_batches(const uct_rsagg_channel_t *channel)
+{
+    return ((channel->open != NULL) &&
+            !ucs_rsagg_builder_is_empty(&channel->builder)) ||
+           !ucs_queue_is_empty(&channel->queued);
+}
+
+/* Operations that are not aggregated go after everything batched before them,
+ * so that per-ep order holds */
+#define UCT_RSAGG_CHANNEL_ORDER(_channel) \
+    do { \
+        if (ucs_unlikely(uct_rsagg_channel_has_batches(_channel))) { \
+            ucs_status_t _status = uct_rsagg_channel_flush_batches(_channel); \
+            if (_status != UCS_OK) { \
+                return _status; \
+            } \
+        } \
+    } while (0)
+
+
+/* Fast path: append to the open batch; anything else is the slow path */
+static UCS_F_ALWAYS_INLINE ucs_status_t
+uct_rsagg_channel_am_short(uct_rsagg_channel_t *channel, uint32_t ep_id,
+                           uint8_t id, uint64_t header, const void *payload,
+                           unsigned length)
+{
+    if (ucs_likely(channel->open != NULL) &&
+        ucs_likely(ucs_rsagg_builder_add_am_short(&channel->builder, ep_id, id,
+                                                  header, payload,
+                                                  length) == UCS_OK)) {
+        channel->active = 1;
+        ++channel->iface->counters.msgs;
+        channel->iface->counters.bytes += length + sizeof(header);
+        return UCS_OK;
+    }
+
+    return uct_rsagg_channel_am_short_slow(channel, ep_id, id, header, payload,
+                                           length);
+}
 
 #endif

@@ -38,6 +38,7 @@ UCS_CLASS_INIT_FUNC(uct_rsagg_ep_t, const uct_ep_params_t *params)
     }
 
     ucs_list_add_tail(&self->channel->eps, &self->list);
+    self->id = self->channel->next_ep_id++;
     ucs_debug("rsagg ep %p created on channel %p (inner ep %p)", self,
               self->channel, self->channel->inner);
     return UCS_OK;
@@ -61,14 +62,17 @@ UCS_CLASS_DEFINE_DELETE_FUNC(uct_rsagg_ep_t, uct_ep_t);
 ucs_status_t uct_rsagg_ep_am_short(uct_ep_h tl_ep, uint8_t id, uint64_t header,
                                    const void *payload, unsigned length)
 {
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
     UCT_RSAGG_CHECK_AM_ID(id);
-    return uct_ep_am_short(UCT_RSAGG_EP_INNER(tl_ep), id, header, payload,
-                           length);
+    return uct_rsagg_channel_am_short(ep->channel, ep->id, id, header, payload,
+                                      length);
 }
 
 ucs_status_t uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id,
                                        const uct_iov_t *iov, size_t iovcnt)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     UCT_RSAGG_CHECK_AM_ID(id);
     return uct_ep_am_short_iov(UCT_RSAGG_EP_INNER(tl_ep), id, iov, iovcnt);
 }
@@ -77,8 +81,11 @@ ssize_t uct_rsagg_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id,
                               uct_pack_callback_t pack_cb, void *arg,
                               unsigned flags)
 {
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
     UCT_RSAGG_CHECK_AM_ID(id);
-    return uct_ep_am_bcopy(UCT_RSAGG_EP_INNER(tl_ep), id, pack_cb, arg, flags);
+    return uct_rsagg_channel_am_bcopy(ep->channel, ep->id, id, pack_cb, arg,
+                                      flags);
 }
 
 ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
@@ -86,6 +93,7 @@ ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
                                    const uct_iov_t *iov, size_t iovcnt,
                                    unsigned flags, uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     UCT_RSAGG_CHECK_AM_ID(id);
     return uct_ep_am_zcopy(UCT_RSAGG_EP_INNER(tl_ep), id, header,
                            header_length, iov, iovcnt, flags, comp);
@@ -95,6 +103,7 @@ ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
                                     unsigned length, uint64_t remote_addr,
                                     uct_rkey_t rkey)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_put_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -103,6 +112,7 @@ ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
                                void *arg, uint64_t remote_addr,
                                uct_rkey_t rkey)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_put_bcopy(UCT_RSAGG_EP_INNER(tl_ep), pack_cb, arg,
                             remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -111,6 +121,7 @@ ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                     size_t iovcnt, uint64_t remote_addr,
                                     uct_rkey_t rkey, uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
@@ -119,6 +130,7 @@ ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
                                     unsigned length, uint64_t remote_addr,
                                     uct_rkey_t rkey)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -129,6 +141,7 @@ ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
                                     uint64_t remote_addr, uct_rkey_t rkey,
                                     uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_bcopy(UCT_RSAGG_EP_INNER(tl_ep), unpack_cb, arg, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
@@ -137,6 +150,7 @@ ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                     size_t iovcnt, uint64_t remote_addr,
                                     uct_rkey_t rkey, uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
@@ -146,6 +160,7 @@ ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep, uint64_t compare,
                                          uct_rkey_t rkey, uint64_t *result,
                                          uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic_cswap64(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
                                  remote_addr, uct_rsagg_rkey_inner(rkey),
                                  result, comp);
@@ -156,6 +171,7 @@ ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep, uint32_t compare,
                                          uct_rkey_t rkey, uint32_t *result,
                                          uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic_cswap32(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
                                  remote_addr, uct_rsagg_rkey_inner(rkey),
                                  result, comp);
@@ -165,6 +181,7 @@ ucs_status_t uct_rsagg_ep_atomic32_post(uct_ep_h tl_ep, unsigned opcode,
                                         uint32_t value, uint64_t remote_addr,
                                         uct_rkey_t rkey)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic32_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                 remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -173,6 +190,7 @@ ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
                                         uint64_t value, uint64_t remote_addr,
                                         uct_rkey_t rkey)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic64_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                 remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -184,6 +202,7 @@ ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
                                          uct_rkey_t rkey,
                                          uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic32_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                  result, remote_addr,
                                  uct_rsagg_rkey_inner(rkey), comp);
@@ -196,6 +215,7 @@ ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
                                          uct_rkey_t rkey,
                                          uct_completion_t *comp)
 {
+    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic64_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                  result, remote_addr,
                                  uct_rsagg_rkey_inner(rkey), comp);
@@ -236,11 +256,23 @@ ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
         /* Requests of this ep are still waiting: not flushed yet */
         return UCS_ERR_NO_RESOURCE;
     }
+
+    if (!(flags & UCT_FLUSH_FLAG_CANCEL)) {
+        UCT_RSAGG_CHANNEL_ORDER(ep->channel);
+    }
     return uct_ep_flush(ep->channel->inner, flags, comp);
 }
 
 ucs_status_t uct_rsagg_ep_fence(uct_ep_h tl_ep, unsigned flags)
 {
+    /* Batched messages stay ahead of later operations even if they cannot
+     * leave now: every later operation goes after the channel's batches */
+    uct_rsagg_channel_t *channel = ucs_derived_of(tl_ep,
+                                                  uct_rsagg_ep_t)->channel;
+
+    if (uct_rsagg_channel_has_batches(channel)) {
+        uct_rsagg_channel_flush_batches(channel);
+    }
     return uct_ep_fence(UCT_RSAGG_EP_INNER(tl_ep), flags);
 }
 

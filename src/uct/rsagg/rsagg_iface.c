@@ -11,8 +11,11 @@
 #include "rsagg_channel.h"
 #include "rsagg_ep.h"
 
+#include <ucs/rsagg_parser.h>
 #include <ucs/debug/log.h>
+#include <ucs/debug/memtrack_int.h>
 #include <ucs/sys/string.h>
+#include <stdio.h>
 #include <string.h>
 
 
@@ -128,6 +131,61 @@ static ucs_status_t uct_rsagg_iface_am_tramp(void *arg, void *data,
                                flags);
 }
 
+static ucs_status_t uct_rsagg_iface_put_check(void *arg, uint64_t key,
+                                              uint64_t addr, size_t length)
+{
+    /* rsagg sends no puts in batches yet: a PUT record is foreign */
+    return UCS_ERR_INVALID_ADDR;
+}
+
+/* A consolidated transfer: validate all of it, then deliver each message to
+ * its handler in order. Unpacked messages are handed over without
+ * UCT_CB_PARAM_FLAG_DESC: they live in the transfer, which is released when
+ * this handler returns, so a handler that needs one later copies it. */
+static ucs_status_t uct_rsagg_iface_batch_handler(void *arg, void *data,
+                                                  size_t length,
+                                                  unsigned flags)
+{
+    uct_rsagg_iface_t *iface = arg;
+    ucs_rsagg_policy_t policy;
+    ucs_rsagg_record_t rec;
+    ucs_rsagg_error_t err;
+    ucs_rsagg_iter_t iter;
+    ucs_status_t status;
+    unsigned id;
+
+    policy.am_id_mask = 0;
+    for (id = 0; id < UCT_RSAGG_AM_ID_USER_MAX; ++id) {
+        if (iface->super.am[id].cb != iface->stub_am_cb) {
+            policy.am_id_mask |= UCS_BIT(id);
+        }
+    }
+    policy.max_ep_id = UINT32_MAX;
+    policy.put_check = uct_rsagg_iface_put_check;
+    policy.put_arg   = iface;
+
+    status = ucs_rsagg_batch_validate(data, length, &policy, &iter, &err);
+    if (ucs_unlikely(status != UCS_OK)) {
+        ++iface->counters.malformed;
+        ucs_log(iface->malformed_warned ? UCS_LOG_LEVEL_DEBUG :
+                                          UCS_LOG_LEVEL_ERROR,
+                "rsagg: dropped a consolidated transfer of %zu bytes: %s at "
+                "offset %zu (value %lu); %lu dropped so far", length,
+                ucs_rsagg_reason_str(err.reason), err.offset,
+                (unsigned long)err.value, iface->counters.malformed);
+        iface->malformed_warned = 1;
+        return UCS_OK;
+    }
+
+    ++iface->counters.rx_transfers;
+    while (ucs_rsagg_iter_next(&iter, &rec)) {
+        ++iface->counters.rx_msgs;
+        uct_iface_invoke_am(&iface->super, rec.am_id, (void*)rec.payload,
+                            rec.length, 0);
+    }
+    return UCS_OK;
+}
+
 static ucs_status_t uct_rsagg_iface_err_handler(void *arg, uct_ep_h inner_ep,
                                                 ucs_status_t status)
 {
@@ -172,6 +230,12 @@ static ucs_status_t uct_rsagg_iface_query(uct_iface_h tl_iface,
                          UCT_IFACE_FLAG_TAG_EAGER_ZCOPY |
                          UCT_IFACE_FLAG_TAG_RNDV_ZCOPY |
                          UCT_IFACE_FLAG_CONNECT_TO_SOCKADDR);
+
+    if (iface->config.aggregate) {
+        /* Whatever an am_bcopy packs must fit in one batch */
+        attr->cap.am.max_bcopy = ucs_min(attr->cap.am.max_bcopy,
+                                         iface->config.max_bcopy);
+    }
 
     attr->iface_addr_len += sizeof(uct_rsagg_addr_hdr_t);
     if (attr->cap.flags & UCT_IFACE_FLAG_CONNECT_TO_EP) {
@@ -274,11 +338,18 @@ static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
     uct_rsagg_channel_t *channel;
+    ucs_status_t status = UCS_OK;
 
     ucs_list_for_each(channel, &iface->channels, list) {
         if (!ucs_list_is_empty(&channel->pending_eps)) {
-            return UCS_ERR_NO_RESOURCE;
+            status = UCS_ERR_NO_RESOURCE;
+        } else if (uct_rsagg_channel_has_batches(channel) &&
+                   (uct_rsagg_channel_flush_batches(channel) != UCS_OK)) {
+            status = UCS_ERR_NO_RESOURCE;
         }
+    }
+    if (status != UCS_OK) {
+        return status;
     }
     return uct_iface_flush(iface->inner, flags, comp);
 }
@@ -404,6 +475,8 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     self->config.summary      = config->summary;
     ucs_strncpy_zero(self->inner_tl, resource->tl_name,
                      sizeof(self->inner_tl));
+    /* Every am id is unset now: remember what "unset" looks like */
+    self->stub_am_cb          = self->super.am[0].cb;
 
     status = uct_rsagg_iface_open_inner(self, md, worker, params, resource);
     if (status != UCS_OK) {
@@ -413,6 +486,39 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     status = uct_iface_query(self->inner, &self->inner_attr);
     if (status != UCS_OK) {
         goto err_close;
+    }
+
+    /* A batch is one inner am_bcopy */
+    self->config.max_batch = ucs_min(self->config.max_batch,
+                                     self->inner_attr.cap.am.max_bcopy);
+    if (self->config.max_batch < 256) {
+        ucs_error("rsagg: UCX_RSAGG_MAX_BATCH=%zu is too small (inner "
+                  "%s max_bcopy %zu, need at least 256)",
+                  self->config.max_batch, resource->tl_name,
+                  self->inner_attr.cap.am.max_bcopy);
+        status = UCS_ERR_INVALID_PARAM;
+        goto err_close;
+    }
+    if (self->config.buffer < self->config.max_batch) {
+        ucs_error("rsagg: UCX_RSAGG_BUFFER=%zu is smaller than one batch "
+                  "(%zu)", self->config.buffer, self->config.max_batch);
+        status = UCS_ERR_INVALID_PARAM;
+        goto err_close;
+    }
+    self->config.max_bcopy = self->config.max_batch / 2 - 32;
+
+    self->scratch = ucs_malloc(self->config.max_bcopy, "rsagg_scratch");
+    if (self->scratch == NULL) {
+        ucs_error("rsagg: failed to allocate %zu bytes",
+                  self->config.max_bcopy);
+        status = UCS_ERR_NO_MEMORY;
+        goto err_close;
+    }
+
+    status = uct_iface_set_am_handler(self->inner, UCS_RSAGG_AM_ID_BATCH,
+                                      uct_rsagg_iface_batch_handler, self, 0);
+    if (status != UCS_OK) {
+        goto err_free;
     }
 
     if (!(self->inner_attr.cap.flags & UCT_IFACE_FLAG_AM_BCOPY)) {
@@ -429,7 +535,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
                                           uct_rsagg_iface_am_tramp,
                                           &self->tramp[id], 0);
         if (status != UCS_OK) {
-            goto err_close;
+            goto err_free;
         }
     }
 
@@ -437,6 +543,8 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
               resource->tl_name, resource->dev_name, self->inner);
     return UCS_OK;
 
+err_free:
+    ucs_free(self->scratch);
 err_close:
     uct_iface_close(self->inner);
     return status;
@@ -457,9 +565,9 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
     }
 
     if (self->config.summary) {
-        ucs_info("rsagg %s: %lu messages (%lu bytes), %lu direct, %lu "
+        fprintf(stderr, "[rsagg] %s: %lu messages (%lu bytes), %lu direct, %lu "
                  "transfers (%lu inner bytes), rx %lu messages in %lu "
-                 "transfers, %lu malformed, %lu rejected puts, %lu channels",
+                 "transfers, %lu malformed, %lu rejected puts, %lu channels\n",
                  self->inner_tl, self->counters.msgs, self->counters.bytes,
                  self->counters.direct, self->counters.transfers,
                  self->counters.inner_bytes, self->counters.rx_msgs,
@@ -468,6 +576,7 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
     }
 
     uct_iface_close(self->inner);
+    ucs_free(self->scratch);
 }
 
 UCS_CLASS_DEFINE(uct_rsagg_iface_t, uct_base_iface_t);

@@ -7,13 +7,14 @@
 
 #include "rsagg_md.h"
 
+#include <ucs/rsagg_wire.h>
 #include <uct/base/uct_iface.h>
 #include <ucs/datastruct/list.h>
 
 
 /* User active message ids that pass through; the ids above them are
  * rsagg's own on the inner interface (see src/ucs/rsagg_wire.h) */
-#define UCT_RSAGG_AM_ID_USER_MAX   28
+#define UCT_RSAGG_AM_ID_USER_MAX   UCS_RSAGG_AM_ID_USER_MAX
 
 /* Every rsagg address starts with this, so that peers built from another
  * rsagg format refuse each other clearly instead of misreading bytes */
@@ -70,6 +71,7 @@ typedef struct uct_rsagg_counters {
     uint64_t                   malformed;     /* Transfers dropped */
     uint64_t                   rejected_puts; /* Puts outside their region */
     uint64_t                   channels;      /* Inner connections opened */
+    uint64_t                   lost;          /* Batches lost with a peer */
 } uct_rsagg_counters_t;
 
 
@@ -83,10 +85,14 @@ struct uct_rsagg_iface {
     ucs_list_link_t            dispatch;     /* Channels with work to do */
     uct_rsagg_counters_t       counters;
     int                        version_warned;
+    int                        malformed_warned;
+    uct_am_callback_t          stub_am_cb;   /* Handler of unset am ids */
+    void                       *scratch;     /* am_bcopy packs here first */
     struct {
         int                    aggregate;
         uct_rsagg_mux_t        mux;
         size_t                 max_batch;
+        size_t                 max_bcopy;    /* Advertised when batching */
         size_t                 buffer;
         size_t                 zcopy_thresh;
         int                    summary;
