@@ -11,8 +11,9 @@
 #   --no-asan     skip the sanitizer build and its tests
 #
 # Environment: JOBS (parallel make jobs, default nproc), CONFIGURE_FLAGS
-# (extra flags for both configure runs), STAGE_TIMEOUT (seconds, default
-# 1800 per stage).
+# (extra flags for both configure runs), STAGE_TIMEOUT (seconds one stage
+# may take, default 1800), CHECK_TIMEOUT (seconds for all stages, default
+# 4800: CI stops a run at 5400 and the summary must be printed before).
 #
 # Every stage is counted; the last line is "check: N passed, N failed"
 # (", N skipped" when stages were skipped because an earlier one failed).
@@ -27,6 +28,7 @@ logdir=$build/check-logs
 
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 stage_timeout=${STAGE_TIMEOUT:-1800}
+check_timeout=${CHECK_TIMEOUT:-4800}
 
 opt_build_only=no
 opt_deps=yes
@@ -62,6 +64,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
+start_all=$SECONDS
 n_passed=0
 n_failed=0
 n_skipped=0
@@ -75,7 +78,7 @@ note() { echo "check.sh: $*"; }
 #   shown and kept in $logdir/NAME.log. Skipped when one of the required
 #   stages did not pass.
 stage() {
-    local name=$1 needs=$2 start rc
+    local name=$1 needs=$2 start rc limit
     shift 2
     for req in $needs; do
         if [ "${stage_ok[$req]:-no}" != yes ]; then
@@ -89,15 +92,22 @@ stage() {
     start=$SECONDS
     # A stage runs in a subshell with a time limit: a hung test must not eat
     # CI's time. `timeout` needs a program, so export the functions.
-    timeout -k 30 "$stage_timeout" bash -c '"$@"' stage "$@" 2>&1 |
-        tee "$logdir/$name.log"
-    rc=${PIPESTATUS[0]}
+    limit=$((check_timeout - (SECONDS - start_all)))
+    [ $limit -le "$stage_timeout" ] || limit=$stage_timeout
+    if [ $limit -gt 0 ]; then
+        timeout -k 30 "$limit" bash -c '"$@"' stage "$@" 2>&1 |
+            tee "$logdir/$name.log"
+        rc=${PIPESTATUS[0]}
+    else
+        note "$name: no time left (CHECK_TIMEOUT=${check_timeout}s)"
+        rc=124
+    fi
     if [ "$rc" = 0 ]; then
         note "--- $name: PASSED ($((SECONDS - start))s)"
         n_passed=$((n_passed + 1))
         stage_ok[$name]=yes
     else
-        [ "$rc" = 124 ] && note "$name: timed out after ${stage_timeout}s"
+        [ "$rc" != 124 ] || note "$name: timed out after ${limit}s"
         note "--- $name: FAILED (exit $rc, $((SECONDS - start))s," \
              "log: $logdir/$name.log)"
         n_failed=$((n_failed + 1))
@@ -202,7 +212,6 @@ export top build asan_build jobs sudo sanitize_flags
 export deps_list
 
 cd "$top" || exit 1
-start_all=$SECONDS
 
 if [ $opt_deps = yes ]; then
     stage deps "" install_deps
