@@ -73,7 +73,7 @@ fi
 command -v apt-get >/dev/null ||
     die "apt-get not found: cannot fetch the UCX source package"
 
-# Private apt state: the source index of one suite, nothing else
+# Private apt state: the source indexes of the suite (and its updates)
 mirror=${UCX_SOURCE_MIRROR:-http://deb.debian.org/debian}
 suite=${UCX_SOURCE_SUITE:-}
 if [ -z "$suite" ] && [ -r /etc/os-release ]; then
