@@ -9,6 +9,8 @@
 #include "rsagg_channel.h"
 #include "rsagg_ep.h"
 
+#include <uct/base/uct_iov.inl>
+
 #include <ucs/debug/log.h>
 #include <ucs/debug/memtrack_int.h>
 #include <ucs/sys/math.h>
@@ -662,4 +664,86 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
     iface->counters.bytes += packed;
     uct_rsagg_channel_schedule(channel);
     return packed;
+}
+
+static int uct_rsagg_channel_zcopy_length(uct_rsagg_iface_t *iface,
+                                          unsigned header_length,
+                                          const uct_iov_t *iov, size_t iovcnt,
+                                          size_t *length_p)
+{
+    size_t length = header_length;
+    size_t i;
+
+    for (i = 0; i < iovcnt; ++i) {
+        if (iov[i].count > 1) {
+            return 0; /* Strided: leave it to the inner transport */
+        }
+        length += uct_iov_get_length(&iov[i]);
+    }
+
+    *length_p = length;
+    return length <= ucs_min(iface->config.zcopy_thresh,
+                             iface->config.max_bcopy);
+}
+
+/* A small zero-copy message is copied into the batch like a bcopy one, and
+ * is then complete (UCS_OK, the completion is not called); a larger one, or
+ * one on an idle channel, goes out as the inner transport's zero-copy, after
+ * what is batched. */
+ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
+                                        uint32_t ep_id, uint8_t id,
+                                        const void *header,
+                                        unsigned header_length,
+                                        const uct_iov_t *iov, size_t iovcnt,
+                                        unsigned flags, uct_completion_t *comp)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+    ucs_status_t status;
+    uint8_t *data;
+    size_t i, length, iov_length;
+
+    if (uct_rsagg_channel_send_direct(channel) ||
+        !uct_rsagg_channel_zcopy_length(iface, header_length, iov, iovcnt,
+                                        &length)) {
+        UCT_RSAGG_CHANNEL_ORDER(channel);
+        status = uct_ep_am_zcopy(channel->inner, id, header, header_length,
+                                 iov, iovcnt, flags, comp);
+        if (!UCS_STATUS_IS_ERR(status)) {
+            uct_rsagg_channel_sent_direct(channel,
+                                          header_length +
+                                          uct_iov_total_length(iov, iovcnt));
+        }
+        return status;
+    }
+
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    status = ucs_rsagg_builder_am_begin(&channel->builder, ep_id, id, length,
+                                        (void**)&data);
+    if (status == UCS_ERR_EXCEEDS_LIMIT) {
+        status = uct_rsagg_channel_make_room(channel);
+        ucs_assert(status == UCS_OK); /* Reserved above */
+        status = ucs_rsagg_builder_am_begin(&channel->builder, ep_id, id,
+                                            length, (void**)&data);
+    }
+    ucs_assert(status == UCS_OK);
+
+    memcpy(data, header, header_length);
+    data += header_length;
+    for (i = 0; i < iovcnt; ++i) {
+        iov_length = uct_iov_get_length(&iov[i]);
+        memcpy(data, iov[i].buffer, iov_length);
+        data += iov_length;
+    }
+    status = ucs_rsagg_builder_commit(&channel->builder, length);
+    ucs_assert(status == UCS_OK);
+
+    channel->active = 1;
+    ++iface->counters.msgs;
+    iface->counters.bytes += length;
+    uct_rsagg_channel_schedule(channel);
+    return UCS_OK;
 }

@@ -89,6 +89,13 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
                                    uct_pack_callback_t pack_cb, void *arg,
                                    unsigned flags);
 
+ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
+                                        uint32_t ep_id, uint8_t id,
+                                        const void *header,
+                                        unsigned header_length,
+                                        const uct_iov_t *iov, size_t iovcnt,
+                                        unsigned flags, uct_completion_t *comp);
+
 void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel);
 
 uct_rsagg_channel_t *uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface,

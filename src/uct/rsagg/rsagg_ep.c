@@ -93,10 +93,12 @@ ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
                                    const uct_iov_t *iov, size_t iovcnt,
                                    unsigned flags, uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
     UCT_RSAGG_CHECK_AM_ID(id);
-    return uct_ep_am_zcopy(UCT_RSAGG_EP_INNER(tl_ep), id, header,
-                           header_length, iov, iovcnt, flags, comp);
+    return uct_rsagg_channel_am_zcopy(ep->channel, ep->id, id, header,
+                                      header_length, iov, iovcnt, flags,
+                                      comp);
 }
 
 ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
