@@ -6,9 +6,10 @@
 # and rsagg over it, and prints a table: test, metric, inner alone, rsagg,
 # rsagg vs inner (ratio for message rates, difference for latencies).
 #
-# Usage: contrib/demo.sh [--no-build] [--iters-scale N]
+# Usage: contrib/demo.sh [--no-build] [--iters-scale N] [--repeat N]
 #   --no-build       use ./build as it is (no dependency check, no make)
 #   --iters-scale N  multiply every benchmark's iteration count by N (1)
+#   --repeat N       run every measurement N times, report the median (3)
 #
 # Environment: DEMO_PORT (first TCP port for the perftest handshake, 13500),
 # DEMO_TIMEOUT (seconds one perftest run may take, 120).
@@ -27,10 +28,12 @@ run_timeout=${DEMO_TIMEOUT:-120}
 
 opt_build=yes
 iters_scale=1
+repeat=3
 while [ $# -gt 0 ]; do
     case $1 in
     --no-build)    opt_build=no ;;
     --iters-scale) iters_scale=${2:?--iters-scale needs a number}; shift ;;
+    --repeat)      repeat=${2:?--repeat needs a number}; shift ;;
     -h|--help)     sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
                    exit 0 ;;
     *)             echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
@@ -119,8 +122,8 @@ n_failed=0
 #   alone and with rsagg over it (UCX_RSAGG_TL=INNER_TL, same device).
 #   METRIC: lat (median latency, usec) or mr (overall message rate, msg/s).
 bench() {
-    local name=$1 metric=$2 tl=$3 dev=$4 field csv_inner csv_rsagg
-    local inner=FAIL rsagg=FAIL cmp=- slug
+    local name=$1 metric=$2 tl=$3 dev=$4 field csv run slug fmt
+    local inner=FAIL rsagg=FAIL cmp=- inner_runs=() rsagg_runs=()
     shift 4
     case $metric in
     lat) field=2 ;;
@@ -129,19 +132,24 @@ bench() {
     esac
     slug=$(echo "$name" | tr -c 'A-Za-z0-9_\n' '_')
 
-    note "$name: $tl alone"
-    next_port
-    if csv_inner=$(perftest "$out/$slug.inner.log" env -- \
-                       -x "$tl" -d "$dev" "$@"); then
-        inner=$(echo "$csv_inner" | cut -d, -f$field)
-    fi
-    note "$name: rsagg over $tl"
-    next_port
-    if csv_rsagg=$(perftest "$out/$slug.rsagg.log" \
-                       env UCX_RSAGG_TL="$tl" "$rsagg_run" -- \
-                       -x rsagg -d "$dev" "$@"); then
-        rsagg=$(echo "$csv_rsagg" | cut -d, -f$field)
-    fi
+    # Alternate the two, so that a change of machine load during the row
+    # affects both sides alike; the median of the runs is reported.
+    for run in $(seq "$repeat"); do
+        note "$name: $tl alone (run $run/$repeat)"
+        next_port
+        csv=$(perftest "$out/$slug.inner.$run.log" env -- \
+                  -x "$tl" -d "$dev" "$@") &&
+            inner_runs+=("$(echo "$csv" | cut -d, -f$field)")
+        note "$name: rsagg over $tl (run $run/$repeat)"
+        next_port
+        csv=$(perftest "$out/$slug.rsagg.$run.log" \
+                  env UCX_RSAGG_TL="$tl" "$rsagg_run" -- \
+                  -x rsagg -d "$dev" "$@") &&
+            rsagg_runs+=("$(echo "$csv" | cut -d, -f$field)")
+    done
+    # One failed run fails the cell: a failure is a result, not noise
+    [ ${#inner_runs[@]} != "$repeat" ] || inner=$(median "${inner_runs[@]}")
+    [ ${#rsagg_runs[@]} != "$repeat" ] || rsagg=$(median "${rsagg_runs[@]}")
 
     if [ "$inner" != FAIL ] && [ "$rsagg" != FAIL ]; then
         case $metric in
@@ -155,10 +163,20 @@ bench() {
         n_failed=$((n_failed + 1))
     fi
     case $metric in
-    lat) metric="median latency (us)" ;;
-    mr)  metric="message rate (msg/s)" ;;
+    lat) metric="median latency (us)"; fmt=%.3f ;;
+    mr)  metric="message rate (msg/s)"; fmt=%.0f ;;
     esac
+    [ "$inner" = FAIL ] || inner=$(printf "$fmt" "$inner")
+    [ "$rsagg" = FAIL ] || rsagg=$(printf "$fmt" "$rsagg")
     results+=("$name|$metric|$inner|$rsagg|$cmp")
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g |
+        awk '{ v[NR] = $1 }
+             END { if (NR % 2) m = v[(NR + 1) / 2]
+                   else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+                   printf "%.10g\n", m }'
 }
 
 iters() {
