@@ -603,6 +603,25 @@ ucs_rsagg_ctrl_pack(void *buf, ucs_rsagg_ctrl_op_t op, uint32_t seq,
     return UCS_RSAGG_CTRL_SIZE;
 }
 
+
+/**
+ * As ucs_rsagg_ctrl_pack, followed by @a body_length bytes of @a body
+ * (at most UCS_RSAGG_CTRL_MAX_BODY); @a buf holds UCS_RSAGG_CTRL_SIZE +
+ * @a body_length bytes.
+ */
+static UCS_F_ALWAYS_INLINE size_t
+ucs_rsagg_ctrl_pack_body(void *buf, ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                         uint32_t value, const void *body, size_t body_length)
+{
+    uint8_t *p    = (uint8_t*)buf;
+    size_t length = UCS_RSAGG_CTRL_SIZE + body_length;
+
+    ucs_rsagg_ctrl_pack(buf, op, seq, value);
+    ucs_rsagg_wire_put32(p + UCS_RSAGG_HDR_OFF_LENGTH, (uint32_t)length);
+    memcpy(p + UCS_RSAGG_CTRL_SIZE, body, body_length);
+    return length;
+}
+
 END_C_DECLS
 
 #endif

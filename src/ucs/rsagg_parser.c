@@ -191,7 +191,7 @@ ucs_status_t ucs_rsagg_hdr_peek(const void *data, size_t length,
     }
     if ((info_p->length < length) || (info_p->length < hdr_size) ||
         ((expected_type == UCS_RSAGG_MSG_CTRL) &&
-         (info_p->length != UCS_RSAGG_CTRL_SIZE))) {
+         (info_p->length > UCS_RSAGG_CTRL_SIZE + UCS_RSAGG_CTRL_MAX_BODY))) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_LENGTH_MISMATCH,
                               UCS_RSAGG_HDR_OFF_LENGTH, info_p->length);
     }
@@ -381,6 +381,11 @@ ucs_rsagg_records_validate(const uint8_t *start, const uint8_t *records,
         ++msg_count;
     }
 
+    if (msg_count == 0) {
+        /* only EP records: the builder never sends that */
+        return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_EMPTY,
+                              UCS_RSAGG_HDR_OFF_COUNT, 0);
+    }
     if (pos != end) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_TRAILING_GARBAGE,
                               (size_t)(pos - start), (uint64_t)(end - pos));
@@ -578,13 +583,25 @@ ucs_status_t ucs_rsagg_ctrl_unpack(const void *data, size_t length,
     }
 
     op = ucs_rsagg_wire_get32(p + UCS_RSAGG_CTRL_OFF_OP);
-    if (op != UCS_RSAGG_CTRL_OP_CREDIT) {
+    if ((op != UCS_RSAGG_CTRL_OP_CREDIT) &&
+        (op != UCS_RSAGG_CTRL_OP_FLUSH_REQ) &&
+        (op != UCS_RSAGG_CTRL_OP_FLUSH_ACK)) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_BAD_CTRL_OP,
                               UCS_RSAGG_CTRL_OFF_OP, op);
     }
 
-    ctrl_p->op    = (ucs_rsagg_ctrl_op_t)op;
-    ctrl_p->seq   = info.seq;
-    ctrl_p->value = ucs_rsagg_wire_get32(p + UCS_RSAGG_CTRL_OFF_VALUE);
+    /* Only a flush request has a body, and it must have one */
+    if ((op == UCS_RSAGG_CTRL_OP_FLUSH_REQ) !=
+        (info.length > UCS_RSAGG_CTRL_SIZE)) {
+        return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_LENGTH_MISMATCH,
+                              UCS_RSAGG_HDR_OFF_LENGTH, info.length);
+    }
+
+    ctrl_p->op          = (ucs_rsagg_ctrl_op_t)op;
+    ctrl_p->seq         = info.seq;
+    ctrl_p->value       = ucs_rsagg_wire_get32(p + UCS_RSAGG_CTRL_OFF_VALUE);
+    ctrl_p->body_length = info.length - UCS_RSAGG_CTRL_SIZE;
+    ctrl_p->body        = (ctrl_p->body_length > 0) ?
+                          p + UCS_RSAGG_CTRL_SIZE : NULL;
     return UCS_OK;
 }

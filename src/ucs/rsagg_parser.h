@@ -45,7 +45,7 @@ typedef enum {
     UCS_RSAGG_REASON_LENGTH_MISMATCH,    /* length field below the header or
                                             below the received length;
                                             value: the length field */
-    UCS_RSAGG_REASON_EMPTY,              /* zero records */
+    UCS_RSAGG_REASON_EMPTY,              /* zero records, or no AM/PUT */
     UCS_RSAGG_REASON_COUNT_MISMATCH,     /* records end before count;
                                             value: records found */
     UCS_RSAGG_REASON_RECORD_TRUNCATED,   /* a record's fixed part crosses
@@ -148,6 +148,8 @@ typedef struct {
     ucs_rsagg_ctrl_op_t op;
     uint32_t            seq;
     uint32_t            value;
+    const void          *body;        /* FLUSH_REQ only, else NULL */
+    size_t              body_length;
 } ucs_rsagg_ctrl_t;
 
 

@@ -19,7 +19,7 @@
  *       header(16) | payload bytes of all records, concatenated in order
  *
  *   control (UCS_RSAGG_AM_ID_CTRL)
- *       header(16) | op(u32) | value(u32)
+ *       header(16) | op(u32) | value(u32) | body (FLUSH_REQ only)
  *
  * Common header:
  *   off 0  u16 magic    UCS_RSAGG_WIRE_MAGIC
@@ -153,8 +153,20 @@ typedef enum {
 typedef enum {
     /* The receiver has consumed everything up to and including header seq and
      * returns 'value' credits (bytes of ring / batch buffer) to the sender */
-    UCS_RSAGG_CTRL_OP_CREDIT = 1
+    UCS_RSAGG_CTRL_OP_CREDIT    = 1,
+    /* Sender to receiver, after the transfers whose puts are to be flushed:
+     * seq = flush request number, value = sender's channel id, body = the
+     * sender's return address (where to send the answer), 1..
+     * UCS_RSAGG_CTRL_MAX_BODY bytes */
+    UCS_RSAGG_CTRL_OP_FLUSH_REQ = 2,
+    /* Receiver to sender: everything before flush request seq of channel
+     * value is applied */
+    UCS_RSAGG_CTRL_OP_FLUSH_ACK = 3
 } ucs_rsagg_ctrl_op_t;
+
+/* Largest control message body (a return address: two u16 lengths and the
+ * inner device and iface addresses) */
+#define UCS_RSAGG_CTRL_MAX_BODY       1024
 
 
 /* Little-endian, unaligned access */

@@ -139,6 +139,7 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
         return status;
     }
 
+    channel->id             = iface->next_channel_id++;
     channel->max_batches    = ucs_max(iface->config.buffer /
                                       iface->config.max_batch, 1);
     channel->iface          = iface;
@@ -150,6 +151,7 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     ucs_list_head_init(&channel->dispatch);
     ucs_queue_head_init(&channel->queued);
     ucs_queue_head_init(&channel->free);
+    ucs_queue_head_init(&channel->flush_comps);
     ucs_list_add_tail(&iface->channels, &channel->list);
     ++iface->counters.channels;
 
@@ -193,6 +195,7 @@ void uct_rsagg_channel_put(uct_rsagg_channel_t *channel)
         ucs_diag("rsagg channel %p destroyed with unsent messages", channel);
     }
     uct_rsagg_channel_free_batches(channel);
+    uct_rsagg_channel_fail(channel, UCS_ERR_CANCELED);
 
     if (channel->inner_req_armed) {
         uct_ep_pending_purge(channel->inner, uct_rsagg_channel_purge_cb,
@@ -538,6 +541,15 @@ static ucs_status_t uct_rsagg_channel_make_room(uct_rsagg_channel_t *channel)
     return status;
 }
 
+static UCS_F_ALWAYS_INLINE void
+uct_rsagg_channel_appended(uct_rsagg_channel_t *channel, size_t length)
+{
+    channel->active = 1;
+    ++channel->iface->counters.msgs;
+    channel->iface->counters.bytes += length;
+    uct_rsagg_channel_schedule(channel);
+}
+
 /* Before an am_bcopy packs anything: make sure that whatever it packs (at
  * most config.max_bcopy bytes) can be taken, since a pack callback may have
  * effects and must not run for a message that then fails */
@@ -614,10 +626,7 @@ ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
     status = ucs_rsagg_builder_add_am_short(&channel->builder, ep_id, id,
                                             header, payload, length);
     ucs_assert(status == UCS_OK); /* An empty batch holds max_batch / 2 */
-    channel->active = 1;
-    ++channel->iface->counters.msgs;
-    channel->iface->counters.bytes += sizeof(header) + length;
-    uct_rsagg_channel_schedule(channel);
+    uct_rsagg_channel_appended(channel, sizeof(header) + length);
     return status;
 }
 
@@ -659,10 +668,7 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
     }
     ucs_assert(status == UCS_OK);
 
-    channel->active = 1;
-    ++iface->counters.msgs;
-    iface->counters.bytes += packed;
-    uct_rsagg_channel_schedule(channel);
+    uct_rsagg_channel_appended(channel, packed);
     return packed;
 }
 
@@ -741,9 +747,188 @@ ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
     status = ucs_rsagg_builder_commit(&channel->builder, length);
     ucs_assert(status == UCS_OK);
 
-    channel->active = 1;
-    ++iface->counters.msgs;
-    iface->counters.bytes += length;
-    uct_rsagg_channel_schedule(channel);
+    uct_rsagg_channel_appended(channel, length);
     return UCS_OK;
+}
+
+
+/* A put is applied by the receiving rsagg: the record names the region by
+ * the id in the rkey, and the receiver checks the target against it */
+ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
+                                         uint32_t ep_id, const void *buffer,
+                                         unsigned length, uint64_t remote_addr,
+                                         uct_rkey_t rkey)
+{
+    uint32_t region_id = ((uct_rsagg_rkey_t*)rkey)->region_id;
+    int idle           = uct_rsagg_channel_send_direct(channel);
+    ucs_status_t status;
+
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    status = ucs_rsagg_builder_add_put(&channel->builder, ep_id, region_id,
+                                       remote_addr, buffer, length);
+    if (status == UCS_ERR_EXCEEDS_LIMIT) {
+        status = uct_rsagg_channel_make_room(channel);
+        ucs_assert(status == UCS_OK); /* Reserved above */
+        status = ucs_rsagg_builder_add_put(&channel->builder, ep_id,
+                                           region_id, remote_addr, buffer,
+                                           length);
+    }
+    ucs_assert(status == UCS_OK);
+
+    uct_rsagg_channel_appended(channel, length);
+    channel->puts_unflushed = 1;
+    if (idle) {
+        /* A lone put leaves at once, as a one-record transfer: the inner
+         * transport has no put of its own to send it alone */
+        channel->active = 0;
+        channel->busy   = 1;
+        uct_rsagg_channel_flush_batches(channel);
+    }
+    return UCS_OK;
+}
+
+ssize_t uct_rsagg_channel_put_bcopy(uct_rsagg_channel_t *channel,
+                                    uint32_t ep_id, uct_pack_callback_t pack_cb,
+                                    void *arg, uint64_t remote_addr,
+                                    uct_rkey_t rkey)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+    ucs_status_t status;
+    size_t packed;
+
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    if (status != UCS_OK) {
+        return status;
+    }
+
+    packed = pack_cb(iface->scratch, arg);
+    ucs_assertv(packed <= iface->config.max_bcopy,
+                "packed=%zu max_bcopy=%zu", packed, iface->config.max_bcopy);
+    status = uct_rsagg_channel_put_short(channel, ep_id, iface->scratch,
+                                         packed, remote_addr, rkey);
+    ucs_assert(status == UCS_OK); /* Reserved above */
+    return packed;
+}
+
+typedef struct {
+    uct_rsagg_iface_t *iface;
+    uint32_t          channel_id;
+    uint32_t          sn;
+} uct_rsagg_flush_req_arg_t;
+
+static size_t uct_rsagg_channel_pack_flush_req(void *dest, void *arg)
+{
+    uct_rsagg_flush_req_arg_t *req = arg;
+
+    return ucs_rsagg_ctrl_pack_body(dest, UCS_RSAGG_CTRL_OP_FLUSH_REQ,
+                                    req->sn, req->channel_id,
+                                    req->iface->ret_addr,
+                                    req->iface->ret_addr_len);
+}
+
+typedef struct {
+    ucs_queue_elem_t queue;
+    uint32_t         sn;
+    uct_completion_t *comp;
+} uct_rsagg_flush_comp_t;
+
+ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
+                                     uct_completion_t *comp)
+{
+    uct_rsagg_flush_req_arg_t req;
+    uct_rsagg_flush_comp_t *fcomp;
+    ssize_t packed;
+
+    if (channel->status != UCS_OK) {
+        return channel->status;
+    }
+
+    UCT_RSAGG_CHANNEL_ORDER(channel);
+
+    if (channel->puts_unflushed) {
+        /* Everything before the request is applied when the answer comes */
+        req.iface      = channel->iface;
+        req.channel_id = channel->id;
+        req.sn         = channel->flush_req_sn + 1;
+        packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
+                                 uct_rsagg_channel_pack_flush_req, &req, 0);
+        if (packed < 0) {
+            if (packed == UCS_ERR_NO_RESOURCE) {
+                uct_rsagg_channel_arm(channel);
+            }
+            return (ucs_status_t)packed;
+        }
+        channel->flush_req_sn   = req.sn;
+        channel->puts_unflushed = 0;
+    }
+
+    if (channel->flush_ack_sn == channel->flush_req_sn) {
+        return UCS_OK;
+    }
+
+    if (comp != NULL) {
+        fcomp = ucs_malloc(sizeof(*fcomp), "rsagg_flush_comp");
+        if (fcomp == NULL) {
+            ucs_error("rsagg: failed to allocate a flush completion");
+            return UCS_ERR_NO_MEMORY;
+        }
+        fcomp->sn   = channel->flush_req_sn;
+        fcomp->comp = comp;
+        ucs_queue_push(&channel->flush_comps, &fcomp->queue);
+    }
+    return UCS_INPROGRESS;
+}
+
+static void uct_rsagg_channel_complete_flushes(uct_rsagg_channel_t *channel,
+                                               int all, ucs_status_t status)
+{
+    uct_rsagg_flush_comp_t *fcomp;
+
+    while (!ucs_queue_is_empty(&channel->flush_comps)) {
+        fcomp = ucs_queue_head_elem_non_empty(&channel->flush_comps,
+                                              uct_rsagg_flush_comp_t, queue);
+        if (!all &&
+            UCS_CIRCULAR_COMPARE32(fcomp->sn, >, channel->flush_ack_sn)) {
+            break;
+        }
+        ucs_queue_pull_non_empty(&channel->flush_comps);
+        uct_invoke_completion(fcomp->comp, status);
+        ucs_free(fcomp);
+    }
+}
+
+void uct_rsagg_channel_flush_acked(uct_rsagg_iface_t *iface,
+                                   uint32_t channel_id, uint32_t sn)
+{
+    uct_rsagg_channel_t *channel;
+
+    ucs_list_for_each(channel, &iface->channels, list) {
+        if (channel->id != channel_id) {
+            continue;
+        }
+        if (UCS_CIRCULAR_COMPARE32(sn, >, channel->flush_req_sn) ||
+            UCS_CIRCULAR_COMPARE32(sn, <=, channel->flush_ack_sn)) {
+            ucs_debug("rsagg channel %p: stale flush ack %u (sent %u, "
+                      "acked %u)", channel, sn, channel->flush_req_sn,
+                      channel->flush_ack_sn);
+            return;
+        }
+        channel->flush_ack_sn = sn;
+        uct_rsagg_channel_complete_flushes(channel, 0, UCS_OK);
+        return;
+    }
+    ucs_debug("rsagg iface %p: flush ack for unknown channel %u", iface,
+              channel_id);
+}
+
+void uct_rsagg_channel_fail(uct_rsagg_channel_t *channel, ucs_status_t status)
+{
+    if (status != UCS_ERR_CANCELED) {
+        channel->status = status;
+    }
+    uct_rsagg_channel_complete_flushes(channel, 1, status);
 }

@@ -47,6 +47,13 @@ typedef struct uct_rsagg_channel {
     size_t                     key_length;
     uint8_t                    *key;         /* Peer address, when shared */
     uint32_t                   next_ep_id;
+    uint32_t                   id;           /* Unique in the iface */
+
+    /* Remote completion of puts that rsagg applies at the receiver */
+    int                        puts_unflushed;
+    uint32_t                   flush_req_sn; /* Last flush request sent */
+    uint32_t                   flush_ack_sn; /* Last one acknowledged */
+    ucs_queue_head_t           flush_comps;  /* Waiting for an ack */
 
     /* Aggregation */
     uct_rsagg_batch_t          *open;        /* NULL: not batching now */
@@ -88,6 +95,26 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
                                    uint32_t ep_id, uint8_t id,
                                    uct_pack_callback_t pack_cb, void *arg,
                                    unsigned flags);
+
+ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
+                                         uint32_t ep_id, const void *buffer,
+                                         unsigned length, uint64_t remote_addr,
+                                         uct_rkey_t rkey);
+
+ssize_t uct_rsagg_channel_put_bcopy(uct_rsagg_channel_t *channel,
+                                    uint32_t ep_id, uct_pack_callback_t pack_cb,
+                                    void *arg, uint64_t remote_addr,
+                                    uct_rkey_t rkey);
+
+/* Remote completion: UCS_OK when everything sent before is applied at the
+ * receiver, UCS_INPROGRESS (comp called later) or UCS_ERR_NO_RESOURCE */
+ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
+                                     uct_completion_t *comp);
+
+void uct_rsagg_channel_flush_acked(uct_rsagg_iface_t *iface,
+                                   uint32_t channel_id, uint32_t sn);
+
+void uct_rsagg_channel_fail(uct_rsagg_channel_t *channel, ucs_status_t status);
 
 ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
                                         uint32_t ep_id, uint8_t id,

@@ -105,18 +105,32 @@ ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
                                     unsigned length, uint64_t remote_addr,
                                     uct_rkey_t rkey)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
-    return uct_ep_put_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
-                            remote_addr, uct_rsagg_rkey_inner(rkey));
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    if (ep->channel->iface->put_aggregate) {
+        return uct_rsagg_channel_put_short(ep->channel, ep->id, buffer, length,
+                                           remote_addr, rkey);
+    }
+
+    UCT_RSAGG_CHANNEL_ORDER(ep->channel);
+    return uct_ep_put_short(ep->channel->inner, buffer, length, remote_addr,
+                            uct_rsagg_rkey_inner(rkey));
 }
 
 ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
                                void *arg, uint64_t remote_addr,
                                uct_rkey_t rkey)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
-    return uct_ep_put_bcopy(UCT_RSAGG_EP_INNER(tl_ep), pack_cb, arg,
-                            remote_addr, uct_rsagg_rkey_inner(rkey));
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    if (ep->channel->iface->put_aggregate) {
+        return uct_rsagg_channel_put_bcopy(ep->channel, ep->id, pack_cb, arg,
+                                           remote_addr, rkey);
+    }
+
+    UCT_RSAGG_CHANNEL_ORDER(ep->channel);
+    return uct_ep_put_bcopy(ep->channel->inner, pack_cb, arg, remote_addr,
+                            uct_rsagg_rkey_inner(rkey));
 }
 
 ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
@@ -253,6 +267,7 @@ ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
                                 uct_completion_t *comp)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+    ucs_status_t status;
 
     if (!ucs_queue_is_empty(&ep->pending_q) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
         /* Requests of this ep are still waiting: not flushed yet */
@@ -260,7 +275,10 @@ ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
     }
 
     if (!(flags & UCT_FLUSH_FLAG_CANCEL)) {
-        UCT_RSAGG_CHANNEL_ORDER(ep->channel);
+        status = uct_rsagg_channel_flush(ep->channel, comp);
+        if (status != UCS_OK) {
+            return status;
+        }
     }
     return uct_ep_flush(ep->channel->inner, flags, comp);
 }

@@ -10,6 +10,7 @@
 #include "rsagg_iface.h"
 #include "rsagg_channel.h"
 #include "rsagg_ep.h"
+#include "rsagg_peer.h"
 
 #include <ucs/rsagg_parser.h>
 #include <ucs/debug/log.h>
@@ -62,6 +63,19 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
      "the small ones; larger ones go out on their own, after the open batch.",
      ucs_offsetof(uct_rsagg_iface_config_t, zcopy_thresh),
      UCS_CONFIG_TYPE_MEMUNITS},
+
+    {"PUT_AGGREGATE", "try",
+     "Aggregate small puts (put_short, put_bcopy) into consolidated transfers,\n"
+     "applied by the receiving rsagg after checking the target against the\n"
+     "region that the rkey names. Remote completion (flush) then takes an\n"
+     "acknowledgement from the receiver, and puts land when the receiver\n"
+     "progresses.\n"
+     " yes - always.\n"
+     " no  - never: puts are the inner transport's own, if it has them.\n"
+     " try - only where the inner transport has no put_short/put_bcopy of its\n"
+     "       own (tcp), so that rsagg offers them there.",
+     ucs_offsetof(uct_rsagg_iface_config_t, put_aggregate),
+     UCS_CONFIG_TYPE_TERNARY},
 
     {"SUMMARY", "n",
      "Print the interface's aggregation counters when it is closed.",
@@ -134,7 +148,18 @@ static ucs_status_t uct_rsagg_iface_am_tramp(void *arg, void *data,
 static ucs_status_t uct_rsagg_iface_put_check(void *arg, uint64_t key,
                                               uint64_t addr, size_t length)
 {
-    /* rsagg sends no puts in batches yet: a PUT record is foreign */
+    uct_rsagg_iface_t *iface = arg;
+    const uct_rsagg_memh_t *region;
+
+    region = (key > UINT32_MAX) ? NULL :
+             uct_rsagg_md_find_region(uct_rsagg_iface_md(iface), key);
+    if ((region != NULL) &&
+        ucs_rsagg_range_contains((uintptr_t)region->address, region->length,
+                                 addr, length)) {
+        return UCS_OK;
+    }
+
+    ++iface->counters.rejected_puts;
     return UCS_ERR_INVALID_ADDR;
 }
 
@@ -180,8 +205,49 @@ static ucs_status_t uct_rsagg_iface_batch_handler(void *arg, void *data,
     ++iface->counters.rx_transfers;
     while (ucs_rsagg_iter_next(&iter, &rec)) {
         ++iface->counters.rx_msgs;
-        uct_iface_invoke_am(&iface->super, rec.am_id, (void*)rec.payload,
-                            rec.length, 0);
+        if (ucs_likely(rec.kind == UCS_RSAGG_REC_KIND_AM)) {
+            uct_iface_invoke_am(&iface->super, rec.am_id, (void*)rec.payload,
+                                rec.length, 0);
+        } else {
+            /* Checked against its region by the validation above */
+            memcpy((void*)(uintptr_t)rec.put_addr, rec.payload, rec.length);
+        }
+    }
+    return UCS_OK;
+}
+
+static ucs_status_t uct_rsagg_iface_ctrl_handler(void *arg, void *data,
+                                                 size_t length, unsigned flags)
+{
+    uct_rsagg_iface_t *iface = arg;
+    ucs_rsagg_error_t err;
+    ucs_rsagg_ctrl_t ctrl;
+    ucs_status_t status;
+
+    status = ucs_rsagg_ctrl_unpack(data, length, &ctrl, &err);
+    if (status != UCS_OK) {
+        ++iface->counters.malformed;
+        ucs_log(iface->malformed_warned ? UCS_LOG_LEVEL_DEBUG :
+                                          UCS_LOG_LEVEL_ERROR,
+                "rsagg: dropped a control message of %zu bytes: %s at offset "
+                "%zu", length, ucs_rsagg_reason_str(err.reason), err.offset);
+        iface->malformed_warned = 1;
+        return UCS_OK;
+    }
+
+    switch (ctrl.op) {
+    case UCS_RSAGG_CTRL_OP_FLUSH_REQ:
+        /* Everything the sender sent before this is applied: answer */
+        uct_rsagg_peer_reply(iface, ctrl.body, ctrl.body_length,
+                             UCS_RSAGG_CTRL_OP_FLUSH_ACK, ctrl.seq,
+                             ctrl.value);
+        break;
+    case UCS_RSAGG_CTRL_OP_FLUSH_ACK:
+        uct_rsagg_channel_flush_acked(iface, ctrl.value, ctrl.seq);
+        break;
+    default:
+        ucs_debug("rsagg: control operation %d ignored", ctrl.op);
+        break;
     }
     return UCS_OK;
 }
@@ -196,6 +262,7 @@ static ucs_status_t uct_rsagg_iface_err_handler(void *arg, uct_ep_h inner_ep,
 
     channel = uct_rsagg_channel_find_inner(iface, inner_ep);
     if (channel == NULL) {
+        /* A way back to a sender that is gone: nothing of the user's */
         ucs_debug("rsagg iface %p: error %s on unknown inner ep %p", iface,
                   ucs_status_string(status), inner_ep);
         return UCS_OK;
@@ -203,7 +270,7 @@ static ucs_status_t uct_rsagg_iface_err_handler(void *arg, uct_ep_h inner_ep,
 
     ucs_debug("rsagg iface %p: channel %p failed: %s", iface, channel,
               ucs_status_string(status));
-    channel->status = status;
+    uct_rsagg_channel_fail(channel, status);
 
     /* Every rsagg ep of the channel lost its peer. The user's handler may
      * destroy the ep, so iterate safely. */
@@ -235,6 +302,13 @@ static ucs_status_t uct_rsagg_iface_query(uct_iface_h tl_iface,
         /* Whatever an am_bcopy packs must fit in one batch */
         attr->cap.am.max_bcopy = ucs_min(attr->cap.am.max_bcopy,
                                          iface->config.max_bcopy);
+    }
+
+    if (iface->put_aggregate) {
+        attr->cap.flags       |= UCT_IFACE_FLAG_PUT_SHORT |
+                                 UCT_IFACE_FLAG_PUT_BCOPY;
+        attr->cap.put.max_short = iface->config.max_bcopy;
+        attr->cap.put.max_bcopy = iface->config.max_bcopy;
     }
 
     attr->iface_addr_len += sizeof(uct_rsagg_addr_hdr_t);
@@ -293,6 +367,10 @@ static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
     uct_rsagg_channel_t *channel, *tmp;
     unsigned count = 0;
 
+    if (ucs_unlikely(!ucs_list_is_empty(&iface->peer_dispatch))) {
+        count += uct_rsagg_peer_progress(iface);
+    }
+
     ucs_list_for_each_safe(channel, tmp, &iface->dispatch, dispatch) {
         count += uct_rsagg_channel_progress(channel);
     }
@@ -343,9 +421,9 @@ static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
     ucs_list_for_each(channel, &iface->channels, list) {
         if (!ucs_list_is_empty(&channel->pending_eps)) {
             status = UCS_ERR_NO_RESOURCE;
-        } else if (uct_rsagg_channel_has_batches(channel) &&
-                   (uct_rsagg_channel_flush_batches(channel) != UCS_OK)) {
-            status = UCS_ERR_NO_RESOURCE;
+        } else if (uct_rsagg_channel_flush(channel, NULL) != UCS_OK) {
+            /* Still sending, or waiting for puts to be acknowledged */
+            status = UCS_INPROGRESS;
         }
     }
     if (status != UCS_OK) {
@@ -465,7 +543,12 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
 
     ucs_list_head_init(&self->channels);
     ucs_list_head_init(&self->dispatch);
+    ucs_list_head_init(&self->peers);
+    ucs_list_head_init(&self->peer_dispatch);
     memset(&self->counters, 0, sizeof(self->counters));
+    self->next_channel_id     = 1;
+    self->ret_addr            = NULL;
+    self->put_aggregate       = 0;
     self->version_warned      = 0;
     self->config.aggregate    = config->aggregate;
     self->config.mux          = config->mux;
@@ -515,8 +598,34 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         goto err_close;
     }
 
+    status = uct_rsagg_peer_init_ret_addr(self);
+    if (status == UCS_OK) {
+        self->put_aggregate = self->config.aggregate &&
+                              ((config->put_aggregate == UCS_YES) ||
+                               ((config->put_aggregate == UCS_TRY) &&
+                                !(self->inner_attr.cap.flags &
+                                  (UCT_IFACE_FLAG_PUT_SHORT |
+                                   UCT_IFACE_FLAG_PUT_BCOPY))));
+    } else if (status == UCS_ERR_UNSUPPORTED) {
+        if (config->put_aggregate == UCS_YES) {
+            ucs_error("rsagg: UCX_RSAGG_PUT_AGGREGATE=yes needs an inner "
+                      "transport that connects to an interface (%s does "
+                      "not)", resource->tl_name);
+            status = UCS_ERR_INVALID_PARAM;
+            goto err_free;
+        }
+    } else {
+        goto err_free;
+    }
+
     status = uct_iface_set_am_handler(self->inner, UCS_RSAGG_AM_ID_BATCH,
                                       uct_rsagg_iface_batch_handler, self, 0);
+    if (status != UCS_OK) {
+        goto err_free;
+    }
+
+    status = uct_iface_set_am_handler(self->inner, UCS_RSAGG_AM_ID_CTRL,
+                                      uct_rsagg_iface_ctrl_handler, self, 0);
     if (status != UCS_OK) {
         goto err_free;
     }
@@ -544,6 +653,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     return UCS_OK;
 
 err_free:
+    ucs_free(self->ret_addr);
     ucs_free(self->scratch);
 err_close:
     uct_iface_close(self->inner);
@@ -575,6 +685,7 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
                  self->counters.rejected_puts, self->counters.channels);
     }
 
+    uct_rsagg_peer_cleanup(self);
     uct_iface_close(self->inner);
     ucs_free(self->scratch);
 }

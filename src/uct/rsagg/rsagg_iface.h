@@ -46,6 +46,7 @@ typedef struct uct_rsagg_iface_config {
     size_t                     buffer;
     size_t                     zcopy_thresh;
     int                        summary;
+    int                        put_aggregate;   /* ucs_ternary_auto_value_t */
 } uct_rsagg_iface_config_t;
 
 
@@ -87,6 +88,12 @@ struct uct_rsagg_iface {
     int                        version_warned;
     int                        malformed_warned;
     uct_am_callback_t          stub_am_cb;   /* Handler of unset am ids */
+    void                       *ret_addr;    /* Our return address */
+    size_t                     ret_addr_len; /* 0: nothing can answer us */
+    ucs_list_link_t            peers;        /* Senders we answer */
+    ucs_list_link_t            peer_dispatch;/* Peers with replies queued */
+    uint32_t                   next_channel_id;
+    int                        put_aggregate;
     void                       *scratch;     /* am_bcopy packs here first */
     struct {
         int                    aggregate;

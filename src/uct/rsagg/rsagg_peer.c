@@ -1,0 +1,219 @@
+/**
+ * rsagg peer: return addresses and replies from a receiver to its senders.
+ */
+
+#ifdef HAVE_CONFIG_H
+#  include "config.h"
+#endif
+
+#include "rsagg_peer.h"
+
+#include <ucs/rsagg_builder.h>
+#include <ucs/debug/log.h>
+#include <ucs/debug/memtrack_int.h>
+#include <string.h>
+
+
+typedef struct uct_rsagg_reply {
+    ucs_queue_elem_t           queue;
+    uint8_t                    msg[UCS_RSAGG_CTRL_SIZE];
+} uct_rsagg_reply_t;
+
+
+ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
+{
+    size_t dev_len   = iface->inner_attr.device_addr_len;
+    size_t iface_len = iface->inner_attr.iface_addr_len;
+    uct_rsagg_ret_addr_hdr_t *hdr;
+    ucs_status_t status;
+
+    iface->ret_addr     = NULL;
+    iface->ret_addr_len = 0;
+    if (!(iface->inner_attr.cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE) ||
+        (dev_len > UINT16_MAX) || (iface_len > UINT16_MAX)) {
+        return UCS_ERR_UNSUPPORTED;
+    }
+
+    hdr = ucs_malloc(sizeof(*hdr) + dev_len + iface_len, "rsagg_ret_addr");
+    if (hdr == NULL) {
+        ucs_error("rsagg: failed to allocate the return address");
+        return UCS_ERR_NO_MEMORY;
+    }
+
+    hdr->dev_addr_len   = dev_len;
+    hdr->iface_addr_len = iface_len;
+    status = uct_iface_get_device_address(iface->inner,
+                                          (uct_device_addr_t*)(hdr + 1));
+    if (status == UCS_OK) {
+        status = uct_iface_get_address(iface->inner,
+                        (uct_iface_addr_t*)UCS_PTR_BYTE_OFFSET(hdr + 1,
+                                                               dev_len));
+    }
+    if (status != UCS_OK) {
+        ucs_free(hdr);
+        return status;
+    }
+
+    iface->ret_addr     = hdr;
+    iface->ret_addr_len = sizeof(*hdr) + dev_len + iface_len;
+    return UCS_OK;
+}
+
+static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
+                                            const void *ret_addr,
+                                            size_t ret_addr_len)
+{
+    const uct_rsagg_ret_addr_hdr_t *hdr = ret_addr;
+    uct_ep_params_t params;
+    uct_rsagg_peer_t *peer;
+    ucs_status_t status;
+
+    ucs_list_for_each(peer, &iface->peers, list) {
+        if ((peer->addr_length == ret_addr_len) &&
+            !memcmp(peer->addr, ret_addr, ret_addr_len)) {
+            return peer;
+        }
+    }
+
+    /* A return address is data from the wire: check it before use */
+    if ((ret_addr_len < sizeof(*hdr)) ||
+        (hdr->dev_addr_len != iface->inner_attr.device_addr_len) ||
+        (hdr->iface_addr_len != iface->inner_attr.iface_addr_len) ||
+        (ret_addr_len != sizeof(*hdr) + hdr->dev_addr_len +
+                         hdr->iface_addr_len)) {
+        ucs_error("rsagg: malformed return address of %zu bytes",
+                  ret_addr_len);
+        return NULL;
+    }
+
+    params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
+                        UCT_EP_PARAM_FIELD_DEV_ADDR |
+                        UCT_EP_PARAM_FIELD_IFACE_ADDR;
+    params.iface      = iface->inner;
+    params.dev_addr   = (const uct_device_addr_t*)(hdr + 1);
+    params.iface_addr = (const uct_iface_addr_t*)
+                        UCS_PTR_BYTE_OFFSET(hdr + 1, hdr->dev_addr_len);
+    if (!uct_iface_is_reachable(iface->inner, params.dev_addr,
+                                params.iface_addr)) {
+        ucs_error("rsagg: a sender's return address is not reachable");
+        return NULL;
+    }
+
+    peer = ucs_malloc(sizeof(*peer) + ret_addr_len, "rsagg_peer");
+    if (peer == NULL) {
+        ucs_error("rsagg: failed to allocate a peer");
+        return NULL;
+    }
+
+    status = uct_ep_create(&params, &peer->inner);
+    if (status != UCS_OK) {
+        ucs_error("rsagg: failed to connect back to a sender: %s",
+                  ucs_status_string(status));
+        ucs_free(peer);
+        return NULL;
+    }
+
+    ucs_queue_head_init(&peer->replies);
+    ucs_list_head_init(&peer->dispatch);
+    peer->addr_length = ret_addr_len;
+    memcpy(peer->addr, ret_addr, ret_addr_len);
+    ucs_list_add_tail(&iface->peers, &peer->list);
+    return peer;
+}
+
+static ucs_status_t uct_rsagg_peer_send(uct_rsagg_peer_t *peer,
+                                        const uint8_t *msg)
+{
+    uint64_t header;
+
+    memcpy(&header, msg, sizeof(header));
+    return uct_ep_am_short(peer->inner, UCS_RSAGG_AM_ID_CTRL, header,
+                           msg + sizeof(header),
+                           UCS_RSAGG_CTRL_SIZE - sizeof(header));
+}
+
+ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
+                                  const void *ret_addr, size_t ret_addr_len,
+                                  ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                                  uint32_t value)
+{
+    uint8_t msg[UCS_RSAGG_CTRL_SIZE];
+    uct_rsagg_reply_t *reply;
+    uct_rsagg_peer_t *peer;
+    ucs_status_t status;
+
+    peer = uct_rsagg_peer_get(iface, ret_addr, ret_addr_len);
+    if (peer == NULL) {
+        return UCS_ERR_UNREACHABLE;
+    }
+
+    ucs_rsagg_ctrl_pack(msg, op, seq, value);
+    if (ucs_queue_is_empty(&peer->replies)) {
+        status = uct_rsagg_peer_send(peer, msg);
+        if (status != UCS_ERR_NO_RESOURCE) {
+            return status;
+        }
+    }
+
+    /* Replies keep their order: behind the ones already waiting */
+    reply = ucs_malloc(sizeof(*reply), "rsagg_reply");
+    if (reply == NULL) {
+        ucs_error("rsagg: failed to allocate a reply");
+        return UCS_ERR_NO_MEMORY;
+    }
+    memcpy(reply->msg, msg, sizeof(msg));
+    ucs_queue_push(&peer->replies, &reply->queue);
+    if (ucs_list_is_empty(&peer->dispatch)) {
+        ucs_list_add_tail(&iface->peer_dispatch, &peer->dispatch);
+    }
+    return UCS_OK;
+}
+
+unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
+{
+    uct_rsagg_peer_t *peer, *tmp;
+    uct_rsagg_reply_t *reply;
+    unsigned count = 0;
+    ucs_status_t status;
+
+    ucs_list_for_each_safe(peer, tmp, &iface->peer_dispatch, dispatch) {
+        while (!ucs_queue_is_empty(&peer->replies)) {
+            reply  = ucs_queue_head_elem_non_empty(&peer->replies,
+                                                   uct_rsagg_reply_t, queue);
+            status = uct_rsagg_peer_send(peer, reply->msg);
+            if (status == UCS_ERR_NO_RESOURCE) {
+                break;
+            }
+            if (status != UCS_OK) {
+                ucs_debug("rsagg: reply to a sender lost: %s",
+                          ucs_status_string(status));
+            }
+            ucs_queue_pull_non_empty(&peer->replies);
+            ucs_free(reply);
+            ++count;
+        }
+        if (ucs_queue_is_empty(&peer->replies)) {
+            ucs_list_del(&peer->dispatch);
+            ucs_list_head_init(&peer->dispatch);
+        }
+    }
+    return count;
+}
+
+void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface)
+{
+    uct_rsagg_peer_t *peer, *tmp;
+    uct_rsagg_reply_t *reply;
+
+    ucs_list_for_each_safe(peer, tmp, &iface->peers, list) {
+        while (!ucs_queue_is_empty(&peer->replies)) {
+            reply = ucs_queue_pull_elem_non_empty(&peer->replies,
+                                                  uct_rsagg_reply_t, queue);
+            ucs_free(reply);
+        }
+        uct_ep_destroy(peer->inner);
+        ucs_list_del(&peer->list);
+        ucs_free(peer);
+    }
+    ucs_free(iface->ret_addr);
+}

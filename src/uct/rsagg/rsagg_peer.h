@@ -1,0 +1,52 @@
+/**
+ * rsagg peer: the way back from a receiver to a sender.
+ *
+ * UCT active messages do not say who sent them, and a connect-to-iface
+ * channel is one-way. Some things a receiver owes its sender, though: the
+ * acknowledgement that makes a flush of rsagg-applied puts complete, and
+ * ring credits. A request that needs an answer carries the sender's return
+ * address; the receiver keeps one inner ep per return address, created on
+ * first use, and answers with control messages on it.
+ */
+
+#ifndef UCT_RSAGG_PEER_H_
+#define UCT_RSAGG_PEER_H_
+
+#include "rsagg_iface.h"
+
+#include <ucs/datastruct/list.h>
+#include <ucs/datastruct/queue.h>
+
+
+typedef struct uct_rsagg_peer {
+    ucs_list_link_t            list;         /* In iface->peers */
+    ucs_list_link_t            dispatch;     /* In iface->peer_dispatch */
+    uct_ep_h                   inner;
+    ucs_queue_head_t           replies;      /* Not sent yet: no resources */
+    size_t                     addr_length;
+    uint8_t                    addr[];       /* Return address */
+} uct_rsagg_peer_t;
+
+
+/* Return address: where a sender's iface can be reached by its peers */
+typedef struct UCS_S_PACKED uct_rsagg_ret_addr_hdr {
+    uint16_t                   dev_addr_len;
+    uint16_t                   iface_addr_len;
+} uct_rsagg_ret_addr_hdr_t;
+
+
+/* Builds iface->ret_addr; UCS_ERR_UNSUPPORTED when the inner transport
+ * cannot connect to an iface (then nothing that needs an answer is used) */
+ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface);
+
+/* Sends a control message to the sender at ret_addr, now or from progress */
+ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
+                                  const void *ret_addr, size_t ret_addr_len,
+                                  ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                                  uint32_t value);
+
+unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface);
+
+void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface);
+
+#endif
