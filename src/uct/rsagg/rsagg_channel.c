@@ -141,7 +141,12 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
 
     channel->id             = iface->next_channel_id++;
     channel->max_batches    = ucs_max(iface->config.buffer /
-                                      iface->config.max_batch, 1);
+                                      (iface->config.max_batch *
+                                       ((iface->config.mux ==
+                                         UCT_RSAGG_MUX_OOB) ? 2 : 1)), 1);
+    /* Out-of-band tables and payloads are paired by seq at the receiver,
+     * among those of all its senders: start each channel somewhere else */
+    channel->seq            = ucs_generate_uuid((uintptr_t)channel);
     channel->iface          = iface;
     channel->refcount       = 1;
     channel->status         = UCS_OK;
@@ -401,27 +406,68 @@ static size_t uct_rsagg_channel_pack_batch(void *dest, void *arg)
     return batch->length;
 }
 
-/* Hand one closed batch to the inner transport */
-static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
-                                                 uct_rsagg_batch_t *batch)
+static size_t uct_rsagg_channel_pack_payload(void *dest, void *arg)
+{
+    uct_rsagg_batch_t *batch = arg;
+
+    memcpy(dest, batch->payload, batch->payload_length);
+    return batch->payload_length;
+}
+
+static ucs_status_t uct_rsagg_channel_send_msg(uct_rsagg_channel_t *channel,
+                                               uint8_t am_id,
+                                               uct_pack_callback_t pack_cb,
+                                               uct_rsagg_batch_t *batch)
 {
     ssize_t packed;
 
-    packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_BATCH,
-                             uct_rsagg_channel_pack_batch, batch, 0);
+    packed = uct_ep_am_bcopy(channel->inner, am_id, pack_cb, batch, 0);
     if (ucs_likely(packed >= 0)) {
-        ++channel->iface->counters.transfers;
         channel->iface->counters.inner_bytes += packed;
         return UCS_OK;
     }
 
     if (packed != UCS_ERR_NO_RESOURCE) {
         /* The inner ep failed: its error handler reports it to the eps */
-        ucs_debug("rsagg channel %p: batch of %zu bytes lost: %s", channel,
+        ucs_debug("rsagg channel %p: transfer of %zu bytes lost: %s", channel,
                   batch->length, ucs_status_string((ucs_status_t)packed));
         ++channel->iface->counters.lost;
     }
     return (ucs_status_t)packed;
+}
+
+/* Hand one closed batch to the inner transport. Out-of-band, the payload
+ * goes first and the table after it on the same inner ep (the AM lane), so
+ * the receiver has the payload when the table tells it how to split it. */
+static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
+                                                 uct_rsagg_batch_t *batch)
+{
+    ucs_status_t status;
+
+    if (batch->payload == NULL) {
+        status = uct_rsagg_channel_send_msg(channel, UCS_RSAGG_AM_ID_BATCH,
+                                            uct_rsagg_channel_pack_batch,
+                                            batch);
+    } else {
+        if (!batch->payload_sent) {
+            status = uct_rsagg_channel_send_msg(channel,
+                                                UCS_RSAGG_AM_ID_OOB_PAYLOAD,
+                                                uct_rsagg_channel_pack_payload,
+                                                batch);
+            if (status != UCS_OK) {
+                return status;
+            }
+            batch->payload_sent = 1;
+        }
+        status = uct_rsagg_channel_send_msg(channel, UCS_RSAGG_AM_ID_OOB_TABLE,
+                                            uct_rsagg_channel_pack_batch,
+                                            batch);
+    }
+
+    if (status == UCS_OK) {
+        ++channel->iface->counters.transfers;
+    }
+    return status;
 }
 
 static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel)
@@ -453,7 +499,8 @@ static ucs_status_t uct_rsagg_channel_close_batch(uct_rsagg_channel_t *channel)
     ucs_status_t status;
 
     channel->open = NULL;
-    batch->length = ucs_rsagg_builder_finish(&channel->builder, NULL);
+    batch->length = ucs_rsagg_builder_finish(&channel->builder,
+                                             &batch->payload_length);
     if (batch->length == 0) {
         ucs_queue_push(&channel->free, &batch->queue);
         return UCS_OK;
@@ -492,14 +539,19 @@ ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
 /* Get a buffer for a new open batch, within UCX_RSAGG_BUFFER */
 static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
 {
-    size_t size = channel->iface->config.max_batch;
+    uct_rsagg_iface_t *iface = channel->iface;
+    size_t size              = iface->config.max_batch;
+    int oob                  = (iface->config.mux == UCT_RSAGG_MUX_OOB);
     uct_rsagg_batch_t *batch;
+    ucs_status_t status;
 
     if (!ucs_queue_is_empty(&channel->free)) {
         batch = ucs_queue_pull_elem_non_empty(&channel->free,
                                               uct_rsagg_batch_t, queue);
     } else if (channel->num_batches < channel->max_batches) {
-        batch = ucs_malloc(sizeof(*batch) + size, "rsagg_batch");
+        /* Out-of-band: table and payload, each up to one inner message */
+        batch = ucs_malloc(sizeof(*batch) + (oob ? 2 : 1) * size,
+                           "rsagg_batch");
         if (batch == NULL) {
             ucs_error("rsagg: failed to allocate a batch of %zu bytes", size);
             return UCS_ERR_NO_MEMORY;
@@ -509,8 +561,19 @@ static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
         return UCS_ERR_NO_RESOURCE;
     }
 
-    ucs_rsagg_builder_init(&channel->builder, batch->data, size,
-                           ++channel->seq);
+    batch->payload_sent = 0;
+    if (oob) {
+        batch->payload = batch->data + size;
+        status = ucs_rsagg_builder_init_oob(&channel->builder, batch->data,
+                                            size, batch->payload, size,
+                                            ++channel->seq, 0);
+    } else {
+        batch->payload = NULL;
+        status = ucs_rsagg_builder_init(&channel->builder, batch->data, size,
+                                        ++channel->seq);
+    }
+    ucs_assert(status == UCS_OK); /* max_batch >= 256 */
+
     channel->open = batch;
     return UCS_OK;
 }

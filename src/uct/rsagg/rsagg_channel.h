@@ -24,9 +24,10 @@ typedef struct uct_rsagg_ep uct_rsagg_ep_t;
  * the inner transport */
 typedef struct uct_rsagg_batch {
     ucs_queue_elem_t           queue;
-    size_t                     length;
+    size_t                     length;         /* Batch, or oob table */
     size_t                     payload_length; /* Out-of-band form only */
     uint8_t                    *payload;       /* Out-of-band form only */
+    int                        payload_sent;   /* Out-of-band: table next */
     uint8_t                    data[];
 } uct_rsagg_batch_t;
 

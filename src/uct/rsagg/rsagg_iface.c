@@ -16,6 +16,7 @@
 #include <ucs/debug/log.h>
 #include <ucs/debug/memtrack_int.h>
 #include <ucs/sys/string.h>
+#include <ucs/sys/sys.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,7 +44,9 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
      " embedded - a table inside the transfer itself.\n"
      " oob      - a separate inner active message (the AM lane), paired by the\n"
      "            receiver with the payload before anything is delivered.\n"
-     " auto     - chosen by inner capability and batch size.",
+     " auto     - embedded: the out-of-band form costs a second inner message\n"
+     "            per batch, and its payload travels as an inner active\n"
+     "            message too (no receiver ring in this version).",
      ucs_offsetof(uct_rsagg_iface_config_t, mux),
      UCS_CONFIG_TYPE_ENUM(uct_rsagg_mux_names)},
 
@@ -163,6 +166,55 @@ static ucs_status_t uct_rsagg_iface_put_check(void *arg, uint64_t key,
     return UCS_ERR_INVALID_ADDR;
 }
 
+static void uct_rsagg_iface_policy(uct_rsagg_iface_t *iface,
+                                   ucs_rsagg_policy_t *policy)
+{
+    unsigned id;
+
+    policy->am_id_mask = 0;
+    for (id = 0; id < UCT_RSAGG_AM_ID_USER_MAX; ++id) {
+        if (iface->super.am[id].cb != iface->stub_am_cb) {
+            policy->am_id_mask |= UCS_BIT(id);
+        }
+    }
+    policy->max_ep_id = UINT32_MAX;
+    policy->put_check = uct_rsagg_iface_put_check;
+    policy->put_arg   = iface;
+}
+
+/* Counted always, reported once per iface at error level, then at debug */
+static void uct_rsagg_iface_malformed(uct_rsagg_iface_t *iface, size_t length,
+                                      const char *why, size_t offset,
+                                      uint64_t value)
+{
+    ++iface->counters.malformed;
+    ucs_log(iface->malformed_warned ? UCS_LOG_LEVEL_DEBUG :
+                                      UCS_LOG_LEVEL_ERROR,
+            "rsagg: dropped a transfer of %zu bytes: %s at offset %zu "
+            "(value %lu); %lu dropped so far", length, why, offset,
+            (unsigned long)value, (unsigned long)iface->counters.malformed);
+    iface->malformed_warned = 1;
+}
+
+/* Deliver a validated transfer, in order */
+static void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface,
+                                    ucs_rsagg_iter_t *iter)
+{
+    ucs_rsagg_record_t rec;
+
+    ++iface->counters.rx_transfers;
+    while (ucs_rsagg_iter_next(iter, &rec)) {
+        ++iface->counters.rx_msgs;
+        if (ucs_likely(rec.kind == UCS_RSAGG_REC_KIND_AM)) {
+            uct_iface_invoke_am(&iface->super, rec.am_id, (void*)rec.payload,
+                                rec.length, 0);
+        } else {
+            /* Checked against its region by the validation */
+            memcpy((void*)(uintptr_t)rec.put_addr, rec.payload, rec.length);
+        }
+    }
+}
+
 /* A consolidated transfer: validate all of it, then deliver each message to
  * its handler in order. Unpacked messages are handed over without
  * UCT_CB_PARAM_FLAG_DESC: they live in the transfer, which is released when
@@ -173,46 +225,166 @@ static ucs_status_t uct_rsagg_iface_batch_handler(void *arg, void *data,
 {
     uct_rsagg_iface_t *iface = arg;
     ucs_rsagg_policy_t policy;
-    ucs_rsagg_record_t rec;
     ucs_rsagg_error_t err;
     ucs_rsagg_iter_t iter;
     ucs_status_t status;
-    unsigned id;
 
-    policy.am_id_mask = 0;
-    for (id = 0; id < UCT_RSAGG_AM_ID_USER_MAX; ++id) {
-        if (iface->super.am[id].cb != iface->stub_am_cb) {
-            policy.am_id_mask |= UCS_BIT(id);
-        }
-    }
-    policy.max_ep_id = UINT32_MAX;
-    policy.put_check = uct_rsagg_iface_put_check;
-    policy.put_arg   = iface;
-
+    uct_rsagg_iface_policy(iface, &policy);
     status = ucs_rsagg_batch_validate(data, length, &policy, &iter, &err);
     if (ucs_unlikely(status != UCS_OK)) {
-        ++iface->counters.malformed;
-        ucs_log(iface->malformed_warned ? UCS_LOG_LEVEL_DEBUG :
-                                          UCS_LOG_LEVEL_ERROR,
-                "rsagg: dropped a consolidated transfer of %zu bytes: %s at "
-                "offset %zu (value %lu); %lu dropped so far", length,
-                ucs_rsagg_reason_str(err.reason), err.offset,
-                (unsigned long)err.value, iface->counters.malformed);
-        iface->malformed_warned = 1;
+        uct_rsagg_iface_malformed(iface, length,
+                                  ucs_rsagg_reason_str(err.reason),
+                                  err.offset, err.value);
         return UCS_OK;
     }
 
-    ++iface->counters.rx_transfers;
-    while (ucs_rsagg_iter_next(&iter, &rec)) {
-        ++iface->counters.rx_msgs;
-        if (ucs_likely(rec.kind == UCS_RSAGG_REC_KIND_AM)) {
-            uct_iface_invoke_am(&iface->super, rec.am_id, (void*)rec.payload,
-                                rec.length, 0);
-        } else {
-            /* Checked against its region by the validation above */
-            memcpy((void*)(uintptr_t)rec.put_addr, rec.payload, rec.length);
+    uct_rsagg_iface_deliver(iface, &iter);
+    return UCS_OK;
+}
+
+typedef struct uct_rsagg_oob_payload {
+    ucs_list_link_t            list;
+    uint32_t                   seq;
+    size_t                     length;
+    void                       *data;
+    int                        held;   /* An inner descriptor we keep */
+    uint8_t                    copy[];
+} uct_rsagg_oob_payload_t;
+
+/* Out-of-band payloads waiting for their table, per iface: a sender that
+ * sends payloads without tables must not make the receiver grow */
+#define UCT_RSAGG_OOB_MAX_PENDING 64
+
+static void uct_rsagg_iface_oob_release(uct_rsagg_iface_t *iface,
+                                        uct_rsagg_oob_payload_t *payload)
+{
+    ucs_list_del(&payload->list);
+    --iface->num_oob_payloads;
+    if (payload->held) {
+        uct_iface_release_desc(UCS_PTR_BYTE_OFFSET(payload->data,
+                                                   -iface->rx_headroom));
+    }
+    ucs_free(payload);
+}
+
+static void uct_rsagg_iface_oob_drop(uct_rsagg_iface_t *iface,
+                                     uct_rsagg_oob_payload_t *payload,
+                                     const char *why)
+{
+    uct_rsagg_iface_malformed(iface, payload->length, why, 0, payload->seq);
+    uct_rsagg_iface_oob_release(iface, payload);
+}
+
+static uct_rsagg_oob_payload_t *
+uct_rsagg_iface_oob_find(uct_rsagg_iface_t *iface, uint32_t seq)
+{
+    uct_rsagg_oob_payload_t *payload;
+
+    ucs_list_for_each(payload, &iface->oob_payloads, list) {
+        if (payload->seq == seq) {
+            return payload;
         }
     }
+    return NULL;
+}
+
+static ucs_status_t uct_rsagg_iface_oob_payload_handler(void *arg, void *data,
+                                                        size_t length,
+                                                        unsigned flags)
+{
+    uct_rsagg_iface_t *iface = arg;
+    uct_rsagg_oob_payload_t *payload;
+    ucs_rsagg_hdr_info_t info;
+    ucs_rsagg_error_t err;
+    int hold;
+
+    if (ucs_rsagg_hdr_peek(data, length, UCS_RSAGG_MSG_OOB_PAYLOAD, &info,
+                           &err) != UCS_OK) {
+        uct_rsagg_iface_malformed(iface, length,
+                                  ucs_rsagg_reason_str(err.reason),
+                                  err.offset, err.value);
+        return UCS_OK;
+    }
+
+    payload = uct_rsagg_iface_oob_find(iface, info.seq);
+    if (payload != NULL) {
+        /* Two senders' payloads with one seq: neither can be paired safely */
+        uct_rsagg_iface_oob_drop(iface, payload, "duplicate out-of-band seq");
+        uct_rsagg_iface_malformed(iface, length, "duplicate out-of-band seq",
+                                  0, info.seq);
+        return UCS_OK;
+    }
+
+    if (iface->num_oob_payloads >= UCT_RSAGG_OOB_MAX_PENDING) {
+        uct_rsagg_iface_oob_drop(iface,
+                                 ucs_list_head(&iface->oob_payloads,
+                                               uct_rsagg_oob_payload_t, list),
+                                 "out-of-band payload without a table");
+    }
+
+    /* Keep the inner descriptor where the inner transport lets us */
+    hold    = !!(flags & UCT_CB_PARAM_FLAG_DESC);
+    payload = ucs_malloc(sizeof(*payload) + (hold ? 0 : length),
+                         "rsagg_oob_payload");
+    if (payload == NULL) {
+        uct_rsagg_iface_malformed(iface, length, "no memory", 0, 0);
+        return UCS_OK;
+    }
+
+    payload->seq    = info.seq;
+    payload->length = length;
+    payload->held   = hold;
+    if (hold) {
+        payload->data = data;
+    } else {
+        payload->data = payload->copy;
+        memcpy(payload->copy, data, length);
+    }
+    ucs_list_add_tail(&iface->oob_payloads, &payload->list);
+    ++iface->num_oob_payloads;
+    return hold ? UCS_INPROGRESS : UCS_OK;
+}
+
+static ucs_status_t uct_rsagg_iface_oob_table_handler(void *arg, void *data,
+                                                      size_t length,
+                                                      unsigned flags)
+{
+    uct_rsagg_iface_t *iface = arg;
+    uct_rsagg_oob_payload_t *payload;
+    ucs_rsagg_policy_t policy;
+    ucs_rsagg_hdr_info_t info;
+    ucs_rsagg_error_t err;
+    ucs_rsagg_iter_t iter;
+    ucs_status_t status;
+
+    if (ucs_rsagg_hdr_peek(data, length, UCS_RSAGG_MSG_OOB_TABLE, &info,
+                           &err) != UCS_OK) {
+        uct_rsagg_iface_malformed(iface, length,
+                                  ucs_rsagg_reason_str(err.reason),
+                                  err.offset, err.value);
+        return UCS_OK;
+    }
+
+    payload = uct_rsagg_iface_oob_find(iface, info.seq);
+    if (payload == NULL) {
+        uct_rsagg_iface_malformed(iface, length,
+                                  "out-of-band table without a payload", 0,
+                                  info.seq);
+        return UCS_OK;
+    }
+
+    uct_rsagg_iface_policy(iface, &policy);
+    status = ucs_rsagg_oob_validate_msg(data, length, payload->data,
+                                        payload->length, &policy, &iter,
+                                        &err);
+    if (status != UCS_OK) {
+        uct_rsagg_iface_oob_drop(iface, payload,
+                                 ucs_rsagg_reason_str(err.reason));
+        return UCS_OK;
+    }
+
+    uct_rsagg_iface_deliver(iface, &iter);
+    uct_rsagg_iface_oob_release(iface, payload);
     return UCS_OK;
 }
 
@@ -226,12 +398,9 @@ static ucs_status_t uct_rsagg_iface_ctrl_handler(void *arg, void *data,
 
     status = ucs_rsagg_ctrl_unpack(data, length, &ctrl, &err);
     if (status != UCS_OK) {
-        ++iface->counters.malformed;
-        ucs_log(iface->malformed_warned ? UCS_LOG_LEVEL_DEBUG :
-                                          UCS_LOG_LEVEL_ERROR,
-                "rsagg: dropped a control message of %zu bytes: %s at offset "
-                "%zu", length, ucs_rsagg_reason_str(err.reason), err.offset);
-        iface->malformed_warned = 1;
+        uct_rsagg_iface_malformed(iface, length,
+                                  ucs_rsagg_reason_str(err.reason),
+                                  err.offset, err.value);
         return UCS_OK;
     }
 
@@ -545,13 +714,20 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     ucs_list_head_init(&self->dispatch);
     ucs_list_head_init(&self->peers);
     ucs_list_head_init(&self->peer_dispatch);
+    ucs_list_head_init(&self->oob_payloads);
+    self->num_oob_payloads    = 0;
+    self->rx_headroom         = (params->field_mask &
+                                 UCT_IFACE_PARAM_FIELD_RX_HEADROOM) ?
+                                params->rx_headroom : 0;
     memset(&self->counters, 0, sizeof(self->counters));
     self->next_channel_id     = 1;
     self->ret_addr            = NULL;
     self->put_aggregate       = 0;
     self->version_warned      = 0;
     self->config.aggregate    = config->aggregate;
-    self->config.mux          = config->mux;
+    /* auto: embedded, see the UCX_RSAGG_MUX documentation */
+    self->config.mux          = (config->mux == UCT_RSAGG_MUX_OOB) ?
+                                UCT_RSAGG_MUX_OOB : UCT_RSAGG_MUX_EMBEDDED;
     self->config.max_batch    = config->max_batch;
     self->config.buffer       = config->buffer;
     self->config.zcopy_thresh = config->zcopy_thresh;
@@ -630,6 +806,22 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         goto err_free;
     }
 
+    /* Every rsagg receives both forms, whatever it sends */
+    status = uct_iface_set_am_handler(self->inner, UCS_RSAGG_AM_ID_OOB_TABLE,
+                                      uct_rsagg_iface_oob_table_handler, self,
+                                      0);
+    if (status != UCS_OK) {
+        goto err_free;
+    }
+
+    status = uct_iface_set_am_handler(self->inner,
+                                      UCS_RSAGG_AM_ID_OOB_PAYLOAD,
+                                      uct_rsagg_iface_oob_payload_handler,
+                                      self, 0);
+    if (status != UCS_OK) {
+        goto err_free;
+    }
+
     if (!(self->inner_attr.cap.flags & UCT_IFACE_FLAG_AM_BCOPY)) {
         ucs_error("rsagg: inner transport %s/%s has no active messages",
                   resource->tl_name, resource->dev_name);
@@ -686,6 +878,12 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
     }
 
     uct_rsagg_peer_cleanup(self);
+    while (!ucs_list_is_empty(&self->oob_payloads)) {
+        uct_rsagg_iface_oob_release(self,
+                                    ucs_list_head(&self->oob_payloads,
+                                                  uct_rsagg_oob_payload_t,
+                                                  list));
+    }
     uct_iface_close(self->inner);
     ucs_free(self->scratch);
 }

@@ -93,6 +93,9 @@ struct uct_rsagg_iface {
     ucs_list_link_t            peers;        /* Senders we answer */
     ucs_list_link_t            peer_dispatch;/* Peers with replies queued */
     uint32_t                   next_channel_id;
+    size_t                     rx_headroom;
+    ucs_list_link_t            oob_payloads; /* Waiting for their table */
+    unsigned                   num_oob_payloads;
     int                        put_aggregate;
     void                       *scratch;     /* am_bcopy packs here first */
     struct {
