@@ -3,7 +3,8 @@
 # contrib/check.sh: the whole check of rsagg in one command, on a fresh
 # Debian 12 machine: installs its apt dependencies, builds out of tree in
 # ./build, runs `make check`, builds again with ASan+UBSan in ./build-asan and
-# runs the unit tests there. Re-running reuses what is there.
+# runs the googletest suites (test/unit, test/gtest) there. Re-running reuses
+# what is there.
 #
 # Usage: contrib/check.sh [--build-only] [--no-deps] [--no-asan]
 #   --build-only  install dependencies and build ./build, run no test
@@ -232,6 +233,7 @@ if [ $opt_build_only = no ]; then
     if [ $opt_asan = yes ]; then
         stage asan-configure "configure" asan_configure
         stage asan-build "asan-configure" build_in "$asan_build"
+        stage asan-unit "asan-build" check_in "$asan_build/test/unit" check
         stage asan-gtest "asan-build" check_in "$asan_build/test/gtest" check
     fi
 
