@@ -36,17 +36,16 @@ std::ostream &operator<<(std::ostream &os, const ucp_param &param)
               << param.rsagg_tl;
 }
 
-std::vector<ucp_param> ucp_params()
-{
-    std::vector<ucp_param> params = {
-        {"tcp", "tcp", "", "lo"},
-        {"posix", "posix", "", ""},
-        {"sysv", "sysv", "", ""},
-        {"rsagg_tcp", "rsagg", "tcp", "lo"},
-        {"rsagg_posix", "rsagg", "posix", ""},
-    };
-    return params;
-}
+/*
+ * One parameter per test suite (see the instantiations at the end): UCX
+ * aborts the process on some internal errors, and the wrapper script runs
+ * each suite in its own process, so one transport cannot hide another.
+ */
+const ucp_param ucp_tcp         = {"tcp", "tcp", "", "lo"};
+const ucp_param ucp_posix       = {"posix", "posix", "", ""};
+const ucp_param ucp_sysv        = {"sysv", "sysv", "", ""};
+const ucp_param ucp_rsagg_tcp   = {"rsagg_tcp", "rsagg", "tcp", "lo"};
+const ucp_param ucp_rsagg_posix = {"rsagg_posix", "rsagg", "posix", ""};
 
 std::string ucp_param_name(const testing::TestParamInfo<ucp_param> &info)
 {
@@ -85,8 +84,8 @@ protected:
                                 "LD_PRELOAD=libuct_rsagg.so or set "
                                 "RSAGG_MODULE)";
             }
-            /* rsagg may read it at resource query time, where UCP's
-             * configuration does not reach: set both, restore after */
+            /* rsagg reads it when UCT lists the resources, where UCP's
+             * configuration does not reach: environment, restored after */
             m_env.reset(new scoped_env("UCX_RSAGG_TL", param.rsagg_tl));
         }
 
@@ -97,10 +96,6 @@ protected:
         if (!param.net_devices.empty()) {
             ASSERT_EQ(UCS_OK, ucp_config_modify(config, "NET_DEVICES",
                                                 param.net_devices.c_str()));
-        }
-        if (!param.rsagg_tl.empty()) {
-            ASSERT_EQ(UCS_OK, ucp_config_modify(config, "RSAGG_TL",
-                                                param.rsagg_tl.c_str()));
         }
 
         ucp_params_t params;
@@ -485,7 +480,15 @@ TEST_P(ucp_test, atomic_add_fadd_cswap_update_remote_value)
     unmap_remote(&region);
 }
 
-INSTANTIATE_TEST_SUITE_P(ucp, ucp_test, testing::ValuesIn(ucp_params()),
+INSTANTIATE_TEST_SUITE_P(ucp_tcp, ucp_test, testing::Values(ucp_tcp),
                          ucp_param_name);
+INSTANTIATE_TEST_SUITE_P(ucp_posix, ucp_test, testing::Values(ucp_posix),
+                         ucp_param_name);
+INSTANTIATE_TEST_SUITE_P(ucp_sysv, ucp_test, testing::Values(ucp_sysv),
+                         ucp_param_name);
+INSTANTIATE_TEST_SUITE_P(ucp_rsagg_tcp, ucp_test,
+                         testing::Values(ucp_rsagg_tcp), ucp_param_name);
+INSTANTIATE_TEST_SUITE_P(ucp_rsagg_posix, ucp_test,
+                         testing::Values(ucp_rsagg_posix), ucp_param_name);
 
 } // namespace rsagg_test

@@ -139,7 +139,11 @@ protected:
         ASSERT_TRUE(wait_for([&]() {
             return m_dispatch_order.size() == NUM_PENDING &&
                    m_received.size() >= total;
-        }, "pending requests dispatched and all messages received"));
+        }, "pending requests dispatched and all messages received"))
+                << m_dispatch_order.size() << " of " << NUM_PENDING
+                << " requests dispatched, " << m_received.size() << " of "
+                << total << " messages of " << m_msg_size
+                << " bytes received";
 
         for (unsigned i = 0; i < NUM_PENDING; ++i) {
             EXPECT_EQ(1u, m_reqs[i].dispatched) << "request " << i;
@@ -169,7 +173,10 @@ protected:
         }
 
         ASSERT_TRUE(wait_for([&]() { return m_received.size() >= num_sent; },
-                             "messages sent before the queue"));
+                             "messages sent before the queue"))
+                << m_received.size() << " of " << num_sent << " messages of "
+                << m_msg_size << " bytes received, "
+                << m_dispatch_order.size() << " purged requests dispatched";
         flush_ep(sender(), m_ep);
         for (int i = 0; i < 1000; ++i) {
             progress();

@@ -447,7 +447,7 @@ double wait_timeout_sec()
     if (value != NULL) {
         return atof(value);
     }
-    return 30.0;
+    return 20.0;
 }
 
 
