@@ -172,6 +172,20 @@ run_program() {
     echo "# exit status $RUN_RC after ${RUN_TIME}s" >> "$log"
 }
 
+# Stock UCX 1.13 with Open MPI 4.1 (no error handling mode on the
+# endpoints) logs this as an error when MPI_Finalize closes an endpoint
+# whose peer has already exited; it is seen with plain UCX_TLS=tcp too.
+# Tolerated in a run that verified its data and exited 0: an endpoint
+# failing during the run would have failed the program.
+teardown_error='error during flush: Endpoint timeout'
+
+# teardown_note LOG: how many of those a run logged, if any
+teardown_note() {
+    local n
+    n=$(grep 'UCX  ERROR' "$1" | grep -c "$teardown_error")
+    [ "$n" = 0 ] || echo "; $n teardown flush errors (peer gone)"
+}
+
 # first_error LOG: the first line of LOG that tells what went wrong
 first_error() {
     local what='Fatal|Caught signal|FAIL \(|^(rank|PE) [0-9]+:|symbol lookup'
@@ -193,8 +207,9 @@ check_run() {
         echo "exit $RUN_RC: $(first_error "$log")"
     elif ! grep -q "^$prog: .* PASSED$" "$log"; then
         echo "no PASSED line"
-    elif grep -q 'UCX  ERROR' "$log"; then
-        echo "UCX reported an error: $(grep -m1 'UCX  ERROR' "$log" |
+    elif grep 'UCX  ERROR' "$log" | grep -vq "$teardown_error"; then
+        echo "UCX reported an error: $(grep 'UCX  ERROR' "$log" |
+                                       grep -vm1 "$teardown_error" |
                                        sed 's/.*UCX  ERROR *//')"
     elif ! lanes=$(check_lanes "$log" "$CONFIG_TLS"); then
         echo "$lanes"
@@ -254,7 +269,8 @@ for config in $configs; do
             why=$(check_run "$log" "$prog")
             if [ -z "$why" ]; then
                 verdict PASS "$config np=$np $prog" \
-                    "${RUN_TIME}s, $(check_lanes "$log" "$CONFIG_TLS")"
+                    "${RUN_TIME}s, $(check_lanes "$log" "$CONFIG_TLS")$(
+                     teardown_note "$log")"
             else
                 verdict FAIL "$config np=$np $prog" "$why" "$log"
             fi

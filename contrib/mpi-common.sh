@@ -14,6 +14,10 @@
 # (both honour $RSAGG_MODULE); $RSAGG_MODULE alone.
 # $MPI_EXTRA_ENV ("VAR=value ...") is added to every run, e.g.
 # MPI_EXTRA_ENV="UCX_NET_DEVICES=lo".
+# $MPI_LAUNCH_PREFIX (a command that runs its arguments, e.g. in a network
+# namespace) and $MPI_LAUNCH_ARGS (more mpirun options, e.g. --host) make
+# every job a multi-host one; contrib/netns.sh sets them. Both are split at
+# blanks.
 #
 # Open MPI 4.1 facts behind the launch options (launch_args):
 #   --mca pml ucx --mca osc ucx (+ spml ucx): fail instead of falling back to
@@ -161,10 +165,12 @@ config_env() {
 launch_args() {
     local kind=$1 np=$2 e
     shift 2
+    # shellcheck disable=SC2206
+    LAUNCH=(${MPI_LAUNCH_PREFIX:-})
     if [ "$kind" = shmem ]; then
-        LAUNCH=("${OSHRUN:-oshrun}")
+        LAUNCH+=("${OSHRUN:-oshrun}")
     else
-        LAUNCH=("${MPIRUN:-mpirun}")
+        LAUNCH+=("${MPIRUN:-mpirun}")
     fi
     [ "$(id -u)" != 0 ] || LAUNCH+=(--allow-run-as-root)
     LAUNCH+=(--oversubscribe --bind-to none -np "$np"
@@ -172,6 +178,8 @@ launch_args() {
              --mca pml_ucx_tls any --mca pml_ucx_devices any
              --mca btl self)
     [ "$kind" != shmem ] || LAUNCH+=(--mca spml ucx)
+    # shellcheck disable=SC2206
+    LAUNCH+=(${MPI_LAUNCH_ARGS:-})
     for e in "$@"; do
         LAUNCH+=(-x "$e")
     done

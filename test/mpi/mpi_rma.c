@@ -5,7 +5,7 @@
  * MPI_Compare_and_swap handing out unique tickets. Every rank targets every
  * rank (itself included) at a displacement that identifies the origin.
  *
- * Options: -n <tickets per origin and target> (default 50)
+ * Options: -n <tickets per origin and target> (default 20)
  */
 
 #include "mpi_util.h"
@@ -312,7 +312,7 @@ int main(int argc, char **argv)
 
     mpi_test_init(t, &argc, &argv);
     mpi_test_check_args(t, argc, argv, options);
-    r.num_tickets = mpi_test_arg(t, argc, argv, "-n", 50, 1, 100000);
+    r.num_tickets = mpi_test_arg(t, argc, argv, "-n", 20, 1, 100000);
 
     r.acc_disp    = (MPI_Aint)t->size * SLOT;
     r.ticket_disp = r.acc_disp + ACC_COUNT * sizeof(uint64_t);

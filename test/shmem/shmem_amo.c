@@ -8,7 +8,7 @@
 #include "shmem_util.h"
 
 
-#define NUM_ROUNDS 100    /* atomics per origin and target */
+#define NUM_ROUNDS 40     /* atomics per origin and target */
 
 
 /* Symmetric counters (globals are symmetric) */

@@ -1,0 +1,223 @@
+#!/bin/bash
+#
+# contrib/bench-mpi.sh: small-message rates of real MPI and OpenSHMEM jobs,
+# rsagg against its inner transport alone, in one invocation. Runs
+# test/bench/mpi_msgrate (windows of MPI_Isend/MPI_Irecv between rank pairs)
+# and test/bench/shmem_putrate (windows of shmem_putmem + shmem_quiet
+# between PE pairs) once per configuration, alternating, --repeat times, and
+# prints per message size the median rate of each and their ratio. Every
+# number is measured in this invocation; nothing is taken from elsewhere.
+#
+# Usage: contrib/bench-mpi.sh [options]
+#   --inner tcp|shm      compare rsagg-tcp with tcp (default), or rsagg-shm
+#                        with posix (its inner transport)
+#   --configs "BASE NEW" any two configurations of contrib/mpi-common.sh
+#                        instead (the ratio is NEW / BASE)
+#   --bench mpi|shmem|all  (all)
+#   --np N               ranks, even (2: one pair)
+#   --repeat N           runs per configuration and benchmark (3)
+#   --time MS            measuring time per size and run (300)
+#   --min-size B, --max-size B   message sizes, powers of two (1 .. 8192)
+#   --window N           operations per window (64)
+#   --shmem-op OP        putmem, nbi or p (shmem_putrate -o; putmem)
+#   --bindir DIR         where mpi_msgrate/shmem_putrate are (repeatable;
+#                        default: build/test/bench, else compiled)
+#   --csv FILE           also write bench,size,config,median,min,max rows
+#
+# Every run must exit 0 (the benchmarks check the bytes of their last
+# window), and its UCX lanes must be the configuration's transports. Exit
+# status is non-zero when a run failed.
+#
+set -u -o pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=contrib/mpi-common.sh
+. "$here/mpi-common.sh"
+
+inner=tcp
+configs=
+benches=all
+np=2
+repeat=3
+time_ms=300
+min_size=1
+max_size=8192
+window=64
+shmem_op=putmem
+bindirs=
+csv=
+
+usage() {
+    sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --inner)    inner=${2:?}; shift ;;
+    --configs)  configs=${2:?}; shift ;;
+    --bench)    benches=${2:?}; shift ;;
+    --np)       np=${2:?}; shift ;;
+    --repeat)   repeat=${2:?}; shift ;;
+    --time)     time_ms=${2:?}; shift ;;
+    --min-size) min_size=${2:?}; shift ;;
+    --max-size) max_size=${2:?}; shift ;;
+    --window)   window=${2:?}; shift ;;
+    --shmem-op) shmem_op=${2:?}; shift ;;
+    --bindir)   bindirs="$bindirs ${2:?}"; shift ;;
+    --csv)      csv=${2:?}; shift ;;
+    -h|--help)  usage; exit 0 ;;
+    *)          echo "bench-mpi.sh: unknown argument '$1'" >&2
+                usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+die() { echo "bench-mpi.sh: $*" >&2; exit 2; }
+
+for v in "$np" "$repeat" "$time_ms" "$min_size" "$max_size" "$window"; do
+    case $v in
+    ''|*[!0-9]*|0) die "numeric options need positive integers, not '$v'" ;;
+    esac
+done
+[ $((np % 2)) = 0 ] || die "--np must be even (rank pairs), not $np"
+[ "$min_size" -le "$max_size" ] || die "--min-size is above --max-size"
+case $benches in
+mpi)   benches=mpi_msgrate ;;
+shmem) benches=shmem_putrate ;;
+all)   benches="mpi_msgrate shmem_putrate" ;;
+*)     die "--bench mpi, shmem or all, not '$benches'" ;;
+esac
+case $shmem_op in
+putmem|nbi|p) ;;
+*) die "--shmem-op putmem, nbi or p, not '$shmem_op'" ;;
+esac
+if [ -z "$configs" ]; then
+    case $inner in
+    tcp) configs="tcp rsagg-tcp" ;;
+    shm) configs="posix rsagg-shm" ;;
+    *)   die "--inner tcp or shm, not '$inner'" ;;
+    esac
+fi
+# shellcheck disable=SC2086
+set -- $configs
+[ $# = 2 ] || die "--configs needs two configurations, not '$configs'"
+base=$1
+new=$2
+for config in $base $new; do
+    config_env "$config" || die "configuration $config is not usable"
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-mpi.XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+[ -n "$bindirs" ] || bindirs="$mpi_common_top/build/test/bench"
+# shellcheck disable=SC2086
+find_programs "$work/bin" "$bindirs" $benches || die "cannot build"
+
+# A run measures each size for time_ms after a calibration of about a
+# tenth of that; allow generously more before declaring a hang
+n_sizes=0
+for ((s = min_size; s <= max_size; s *= 2)); do n_sizes=$((n_sizes + 1)); done
+run_limit=$((60 + n_sizes * time_ms * 5 / 1000))
+
+failed=0
+
+# run_bench BENCH CONFIG INDEX: one run; its data lines go to
+# $work/BENCH.CONFIG.INDEX.dat ("size rate")
+run_bench() {
+    local bench=$1 config=$2 index=$3 log args lanes start rc
+    log=$work/$bench.$config.$index.log
+    args=(-w "$window" -s "$min_size" -S "$max_size" -t "$time_ms")
+    [ "$bench" != shmem_putrate ] || args+=(-o "$shmem_op")
+    config_env "$config"
+    launch_args "$(program_kind "$bench")" "$np" "${CONFIG_ENV[@]}" \
+        UCX_LOG_LEVEL=info
+    echo "# ${LAUNCH[*]} ${PROGRAM_PATH[$bench]} ${args[*]}" > "$log"
+    start=$(now)
+    timeout -k 10 "$run_limit" "${LAUNCH[@]}" "${PROGRAM_PATH[$bench]}" \
+        "${args[@]}" >> "$log" 2>&1 < /dev/null
+    rc=$?
+    if [ $rc != 0 ]; then
+        echo "  $bench $config run $index: FAILED (exit $rc), last lines:"
+        grep -Ev 'UCX  (INFO|DIAG)' "$log" | tail -n 8 | sed 's/^/    | /'
+        failed=$((failed + 1))
+        return 1
+    fi
+    if ! lanes=$(check_lanes "$log" "$CONFIG_TLS"); then
+        echo "  $bench $config run $index: FAILED: $lanes"
+        failed=$((failed + 1))
+        return 1
+    fi
+    awk '$1 ~ /^[0-9]+$/ && NF >= 2 { print $1, $2 }' "$log" \
+        > "$work/$bench.$config.$index.dat"
+    echo "  $bench $config run $index: $(elapsed "$start")s, $lanes"
+}
+
+# stats FILES...: per size "size median min max" over the runs
+stats() {
+    cat "$@" 2>/dev/null | sort -k1,1n -k2,2n | awk '
+        { v[$1, ++n[$1]] = $2; if (!($1 in seen)) { seen[$1]; order[++k] = $1 } }
+        END {
+            for (i = 1; i <= k; ++i) {
+                s = order[i]; c = n[s]
+                if (c % 2) {
+                    med = v[s, (c + 1) / 2]
+                } else {
+                    med = (v[s, c / 2] + v[s, c / 2 + 1]) / 2
+                }
+                print s, med, v[s, 1], v[s, c]
+            }
+        }'
+}
+
+echo "bench-mpi: $np ranks, $repeat runs each of $base and $new" \
+     "(alternating), window $window, ${time_ms} ms per size"
+for config in $base $new; do
+    config_env "$config"
+    echo "  $config: ${CONFIG_ENV[*]}"
+done
+
+[ -z "$csv" ] || echo "bench,size,config,median,min,max" > "$csv"
+for bench in $benches; do
+    for ((i = 1; i <= repeat; ++i)); do
+        run_bench "$bench" "$base" "$i"
+        run_bench "$bench" "$new" "$i"
+    done
+
+    stats "$work/$bench.$base."*.dat > "$work/$bench.$base.stats"
+    stats "$work/$bench.$new."*.dat > "$work/$bench.$new.stats"
+    case $bench in
+    mpi_msgrate)   unit="msgs/s"; what="MPI Isend/Irecv window rate" ;;
+    shmem_putrate) unit="puts/s"; what="OpenSHMEM $shmem_op + quiet rate" ;;
+    esac
+    echo
+    echo "$what, $np ranks ($((np / 2)) pairs), median of $repeat runs" \
+         "(min..max):"
+    printf '%8s  %-30s  %-30s  %s\n' "size" "$base $unit" "$new $unit" \
+        "$new/$base"
+    join -a 1 -a 2 -e - -o 0,1.2,1.3,1.4,2.2,2.3,2.4 \
+        <(sort -k1,1 "$work/$bench.$base.stats") \
+        <(sort -k1,1 "$work/$bench.$new.stats") | sort -n |
+    while read -r size bm bl bh nm nl nh; do
+        awk -v s="$size" -v bm="$bm" -v bl="$bl" -v bh="$bh" \
+            -v nm="$nm" -v nl="$nl" -v nh="$nh" 'BEGIN {
+            fmt = "%.0f (%.0f..%.0f)"
+            b = (bm == "-") ? "failed" : sprintf(fmt, bm, bl, bh)
+            n = (nm == "-") ? "failed" : sprintf(fmt, nm, nl, nh)
+            r = "-"
+            if (bm != "-" && nm != "-" && bm > 0) {
+                r = sprintf("%.2fx", nm / bm)
+            }
+            printf "%8s  %-30s  %-30s  %s\n", s, b, n, r
+        }'
+        if [ -n "$csv" ]; then
+            [ "$bm" = - ] || echo "$bench,$size,$base,$bm,$bl,$bh" >> "$csv"
+            [ "$nm" = - ] || echo "$bench,$size,$new,$nm,$nl,$nh" >> "$csv"
+        fi
+    done
+    echo
+done
+
+if [ $failed != 0 ]; then
+    echo "bench-mpi: $failed runs failed"
+    exit 1
+fi
