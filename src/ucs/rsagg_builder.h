@@ -618,7 +618,9 @@ ucs_rsagg_ctrl_pack_body(void *buf, ucs_rsagg_ctrl_op_t op, uint32_t seq,
 
     ucs_rsagg_ctrl_pack(buf, op, seq, value);
     ucs_rsagg_wire_put32(p + UCS_RSAGG_HDR_OFF_LENGTH, (uint32_t)length);
-    memcpy(p + UCS_RSAGG_CTRL_SIZE, body, body_length);
+    if (body_length != 0) { /* body may be NULL then */
+        memcpy(p + UCS_RSAGG_CTRL_SIZE, body, body_length);
+    }
     return length;
 }
 

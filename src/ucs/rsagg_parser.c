@@ -43,7 +43,7 @@ static const struct {
                                            UCS_ERR_INVALID_PARAM},
     [UCS_RSAGG_REASON_LENGTH_MISMATCH]  = {"length field mismatch",
                                            UCS_ERR_INVALID_PARAM},
-    [UCS_RSAGG_REASON_EMPTY]            = {"zero records",
+    [UCS_RSAGG_REASON_EMPTY]            = {"no messages",
                                            UCS_ERR_INVALID_PARAM},
     [UCS_RSAGG_REASON_COUNT_MISMATCH]   = {"record count mismatch",
                                            UCS_ERR_INVALID_PARAM},
