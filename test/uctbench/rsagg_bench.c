@@ -37,7 +37,7 @@
 #  define _GNU_SOURCE
 #endif
 
-#include "rsagg_counters.h"
+#include <uct/rsagg/rsagg_counters.h>
 
 #include <uct/api/uct.h>
 #include <ucs/async/async_fwd.h>
@@ -186,7 +186,7 @@ typedef struct {
     uint64_t                   rx_total;     /* EXPECT */
     double                     t_last_rx;
     int32_t                    have_counters;
-    rsagg_bench_counters_t     counters;
+    uct_rsagg_counters_t     counters;
 } bench_reply_t;
 
 typedef struct {
@@ -262,8 +262,8 @@ typedef struct {
     unsigned                   lat_samples;
     double                     lo_per_msg;   /* NAN when not on lo */
     int                        have_counters;
-    rsagg_bench_counters_t     tx;           /* Sender, measured phase */
-    rsagg_bench_counters_t     rx;           /* Receiver, measured phase */
+    uct_rsagg_counters_t     tx;           /* Sender, measured phase */
+    uct_rsagg_counters_t     rx;           /* Receiver, measured phase */
     uint64_t                   channels;     /* Sender, whole iface life */
     bench_model_t              ib;
     bench_model_t              roce;
@@ -280,7 +280,7 @@ typedef struct {
 
 static bench_opts_t bench_opts;
 static uint8_t bench_pattern[BENCH_PATTERN_SPAN + BENCH_MAX_SIZE];
-static rsagg_bench_counters_func_t bench_counters_func;
+static uct_rsagg_iface_counters_func_t bench_counters_func;
 static int bench_lo_private;
 
 
@@ -712,7 +712,7 @@ static ucs_status_t bench_ep_create(bench_uct_t *u, const bench_addr_t *addr,
     return uct_ep_create(&params, ep_p);
 }
 
-static int bench_get_counters(bench_uct_t *u, rsagg_bench_counters_t *c)
+static int bench_get_counters(bench_uct_t *u, uct_rsagg_counters_t *c)
 {
     memset(c, 0, sizeof(*c));
     return (bench_counters_func != NULL) &&
@@ -1192,15 +1192,15 @@ static int bench_lo_tx_bytes(uint64_t *bytes_p)
     return found ? 0 : -1;
 }
 
-static void bench_counters_sub(rsagg_bench_counters_t *d,
-                               const rsagg_bench_counters_t *a,
-                               const rsagg_bench_counters_t *b)
+static void bench_counters_sub(uct_rsagg_counters_t *d,
+                               const uct_rsagg_counters_t *a,
+                               const uct_rsagg_counters_t *b)
 {
     const uint64_t *pa = (const uint64_t*)a, *pb = (const uint64_t*)b;
     uint64_t *pd       = (uint64_t*)d;
     unsigned i;
 
-    for (i = 0; i < RSAGG_BENCH_NUM_COUNTERS; ++i) {
+    for (i = 0; i < (sizeof(uct_rsagg_counters_t) / sizeof(uint64_t)); ++i) {
         pd[i] = pa[i] - pb[i];
     }
 }
@@ -1382,7 +1382,7 @@ static void bench_run_variant(bench_ctl_t *ctl, bench_case_t *c, int rsagg)
     bench_result_t *res        = &c->res[rsagg];
     const char *md_name        = rsagg ? inner->rsagg_md_name : inner->md_name;
     const char *tl_name        = rsagg ? BENCH_RSAGG_TL_NAME : inner->tl_name;
-    rsagg_bench_counters_t tx0, tx1, rx0;
+    uct_rsagg_counters_t tx0, tx1, rx0;
     uint64_t lo0 = 0, lo1 = 0, sent;
     bench_open_cmd_t cmd;
     bench_reply_t reply;
@@ -2216,8 +2216,8 @@ int main(int argc, char **argv)
         }
     }
 
-    bench_counters_func = (rsagg_bench_counters_func_t)
-            dlsym(RTLD_DEFAULT, RSAGG_BENCH_COUNTERS_SYMBOL);
+    bench_counters_func = (uct_rsagg_iface_counters_func_t)
+            dlsym(RTLD_DEFAULT, UCT_RSAGG_COUNTERS_SYMBOL);
 
     bench_choose_cpus();
 

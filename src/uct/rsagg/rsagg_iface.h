@@ -6,6 +6,7 @@
 #define UCT_RSAGG_IFACE_H_
 
 #include "rsagg_md.h"
+#include "rsagg_counters.h"
 
 #include <ucs/rsagg_wire.h>
 #include <uct/base/uct_iface.h>
@@ -60,20 +61,6 @@ typedef struct uct_rsagg_am_tramp {
 } uct_rsagg_am_tramp_t;
 
 
-/* Counters, readable by uct_rsagg_iface_counters() */
-typedef struct uct_rsagg_counters {
-    uint64_t                   msgs;          /* Messages accepted */
-    uint64_t                   bytes;         /* Payload bytes accepted */
-    uint64_t                   direct;        /* Sent alone (pass-through) */
-    uint64_t                   transfers;     /* Inner transfers sent */
-    uint64_t                   inner_bytes;   /* Bytes given to the inner */
-    uint64_t                   rx_msgs;       /* Messages delivered */
-    uint64_t                   rx_transfers;  /* Consolidated transfers in */
-    uint64_t                   malformed;     /* Transfers dropped */
-    uint64_t                   rejected_puts; /* Puts outside their region */
-    uint64_t                   channels;      /* Inner connections opened */
-    uint64_t                   lost;          /* Batches lost with a peer */
-} uct_rsagg_counters_t;
 
 
 struct uct_rsagg_iface {
@@ -125,8 +112,5 @@ ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
 
 void uct_rsagg_iface_pack_addr_hdr(void *addr);
 
-/* Public accessor for tests and benchmarks (exported symbol) */
-ucs_status_t uct_rsagg_iface_counters(uct_iface_h iface,
-                                      uct_rsagg_counters_t *counters_p);
 
 #endif
