@@ -13,17 +13,6 @@
 #include "rsagg_parser.h"
 
 
-/* A record as found in the buffers, EP records included */
-typedef struct {
-    uint8_t        kind;      /* first byte */
-    uint32_t       ep_id;     /* EP only */
-    uint64_t       key;       /* PUT only */
-    uint64_t       addr;      /* PUT only */
-    const uint8_t  *payload;  /* AM, PUT */
-    uint32_t       length;    /* AM, PUT */
-} ucs_rsagg_wire_rec_t;
-
-
 static const struct {
     const char   *str;
     ucs_status_t status;
@@ -233,88 +222,10 @@ ucs_status_t ucs_rsagg_hdr_peek(const void *data, size_t length,
 }
 
 
-/*
- * Decode the record at *pos_p (which is below end). Embedded form: the
- * payload follows the record (pl_pos_p == NULL). Out-of-band form: the
- * payload is the next bytes at *pl_pos_p. Advances the cursors on success.
- */
-static ucs_rsagg_reason_t
-ucs_rsagg_rec_decode(const uint8_t **pos_p, const uint8_t *end,
-                     const uint8_t **pl_pos_p, const uint8_t *pl_end,
-                     ucs_rsagg_wire_rec_t *rec, uint64_t *value_p)
+static void ucs_rsagg_iter_clear(ucs_rsagg_iter_t *iter_p)
 {
-    const uint8_t *p = *pos_p;
-    size_t avail     = (size_t)(end - p);
-    size_t fixed;
-
-    rec->kind   = p[0];
-    rec->length = 0;
-    switch (rec->kind & ~UCS_RSAGG_REC_LOW_MASK) {
-    case UCS_RSAGG_REC_AM8:
-        fixed = UCS_RSAGG_REC_AM8_SIZE;
-        break;
-    case UCS_RSAGG_REC_AM16:
-        fixed = UCS_RSAGG_REC_AM16_SIZE;
-        break;
-    case UCS_RSAGG_REC_AM32:
-        fixed = UCS_RSAGG_REC_AM32_SIZE;
-        break;
-    default:
-        if (rec->kind == UCS_RSAGG_REC_EP) {
-            fixed = UCS_RSAGG_REC_EP_SIZE;
-        } else if (rec->kind == UCS_RSAGG_REC_PUT) {
-            fixed = UCS_RSAGG_REC_PUT_SIZE;
-        } else {
-            *value_p = rec->kind;
-            return UCS_RSAGG_REASON_BAD_RECORD_KIND;
-        }
-        break;
-    }
-
-    if (avail < fixed) {
-        *value_p = rec->kind;
-        return UCS_RSAGG_REASON_RECORD_TRUNCATED;
-    }
-
-    switch (fixed) {
-    case UCS_RSAGG_REC_AM8_SIZE:
-        rec->length = p[1];
-        break;
-    case UCS_RSAGG_REC_AM16_SIZE:
-        rec->length = ucs_rsagg_wire_get16(p + 1);
-        break;
-    case UCS_RSAGG_REC_PUT_SIZE:
-        rec->length = ucs_rsagg_wire_get32(p + 1);
-        rec->key    = ucs_rsagg_wire_get64(p + 5);
-        rec->addr   = ucs_rsagg_wire_get64(p + 13);
-        break;
-    default: /* AM32 and EP have the same size: a u32 after the kind */
-        if (rec->kind == UCS_RSAGG_REC_EP) {
-            rec->ep_id = ucs_rsagg_wire_get32(p + 1);
-            *pos_p     = p + fixed;
-            return UCS_RSAGG_REASON_OK;
-        }
-        rec->length = ucs_rsagg_wire_get32(p + 1);
-        break;
-    }
-
-    if (pl_pos_p == NULL) {
-        if (rec->length > (avail - fixed)) {
-            *value_p = rec->length;
-            return UCS_RSAGG_REASON_LENGTH_OVERFLOW;
-        }
-        rec->payload = p + fixed;
-        *pos_p       = p + fixed + rec->length;
-    } else {
-        if (rec->length > (size_t)(pl_end - *pl_pos_p)) {
-            *value_p = rec->length;
-            return UCS_RSAGG_REASON_LENGTH_OVERFLOW;
-        }
-        rec->payload = *pl_pos_p;
-        *pl_pos_p   += rec->length;
-        *pos_p       = p + fixed;
-    }
-    return UCS_RSAGG_REASON_OK;
+    memset(iter_p, 0, sizeof(*iter_p));
+    iter_p->reason = UCS_RSAGG_REASON_OK;
 }
 
 
@@ -325,60 +236,35 @@ ucs_rsagg_records_validate(const uint8_t *start, const uint8_t *records,
                            const ucs_rsagg_policy_t *policy,
                            ucs_rsagg_iter_t *iter_p, ucs_rsagg_error_t *err_p)
 {
-    const uint8_t *pos    = records;
-    const uint8_t *pl_pos = payload;
-    const uint8_t *pl_end = (payload == NULL) ? NULL :
-                            payload + payload_length;
-    unsigned msg_count    = 0;
+    /* Local copies that the compiler can keep in registers */
+    ucs_rsagg_policy_t pol = *policy;
+    ucs_rsagg_iter_t cur;
+    unsigned msg_count     = 0;
     const uint8_t *rec_start;
-    ucs_rsagg_wire_rec_t rec;
+    ucs_rsagg_record_t rec;
     ucs_rsagg_reason_t reason;
     uint64_t value;
-    unsigned i, am_id;
+    unsigned i;
+
+    cur.pos    = records;
+    cur.end    = end;
+    cur.pl_pos = payload;
+    cur.pl_end = (payload == NULL) ? NULL : payload + payload_length;
+    cur.ep_id  = 0;
 
     for (i = 0; i < count; ++i) {
-        rec_start = pos;
-        if (pos == end) {
+        rec_start = cur.pos;
+        if (rec_start == end) {
             return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_COUNT_MISMATCH,
-                                  (size_t)(pos - start), i);
+                                  (size_t)(rec_start - start), i);
         }
 
-        reason = ucs_rsagg_rec_decode(&pos, end,
-                                      (payload == NULL) ? NULL : &pl_pos,
-                                      pl_end, &rec, &value);
-        if (reason != UCS_RSAGG_REASON_OK) {
+        msg_count += ucs_rsagg_iter_rec_next(&cur, &pol, &rec, &reason,
+                                             &value);
+        if (ucs_unlikely(reason != UCS_RSAGG_REASON_OK)) {
             return ucs_rsagg_fail(err_p, reason, (size_t)(rec_start - start),
                                   value);
         }
-
-        if (rec.kind == UCS_RSAGG_REC_EP) {
-            if (rec.ep_id > policy->max_ep_id) {
-                return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_EP_OUT_OF_RANGE,
-                                      (size_t)(rec_start - start), rec.ep_id);
-            }
-            continue;
-        }
-
-        if (rec.kind == UCS_RSAGG_REC_PUT) {
-            /* A wrapping range is out of every region; the callback need not
-             * handle it */
-            if ((rec.length > (UINT64_MAX - rec.addr)) ||
-                (policy->put_check == NULL) ||
-                (policy->put_check(policy->put_arg, rec.key, rec.addr,
-                                   rec.length) != UCS_OK)) {
-                return ucs_rsagg_fail(err_p,
-                                      UCS_RSAGG_REASON_PUT_OUT_OF_BOUNDS,
-                                      (size_t)(rec_start - start), rec.addr);
-            }
-        } else {
-            am_id = rec.kind & UCS_RSAGG_REC_LOW_MASK;
-            if ((am_id >= UCS_RSAGG_AM_ID_USER_MAX) ||
-                !(policy->am_id_mask & (1ull << am_id))) {
-                return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_UNKNOWN_AM_ID,
-                                      (size_t)(rec_start - start), am_id);
-            }
-        }
-        ++msg_count;
     }
 
     if (msg_count == 0) {
@@ -386,36 +272,29 @@ ucs_rsagg_records_validate(const uint8_t *start, const uint8_t *records,
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_EMPTY,
                               UCS_RSAGG_HDR_OFF_COUNT, 0);
     }
-    if (pos != end) {
+    if (cur.pos != end) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_TRAILING_GARBAGE,
-                              (size_t)(pos - start), (uint64_t)(end - pos));
+                              (size_t)(cur.pos - start),
+                              (uint64_t)(end - cur.pos));
     }
-    if (pl_pos != pl_end) {
+    if (cur.pl_pos != cur.pl_end) {
         return ucs_rsagg_fail(err_p,
                               UCS_RSAGG_REASON_PAYLOAD_LENGTH_MISMATCH,
                               (size_t)(end - start), payload_length);
     }
 
+    /* Ready for delivery; the policy is kept to check every record again as
+     * it is yielded (see ucs_rsagg_iter_next) */
     iter_p->pos       = records;
     iter_p->end       = end;
     iter_p->pl_pos    = payload;
-    iter_p->pl_end    = pl_end;
+    iter_p->pl_end    = cur.pl_end;
     iter_p->ep_id     = 0;
     iter_p->remaining = count;
     iter_p->msg_count = msg_count;
+    iter_p->reason    = UCS_RSAGG_REASON_OK;
+    iter_p->policy    = pol;
     return ucs_rsagg_ok(err_p);
-}
-
-
-static void ucs_rsagg_iter_clear(ucs_rsagg_iter_t *iter_p)
-{
-    iter_p->pos       = NULL;
-    iter_p->end       = NULL;
-    iter_p->pl_pos    = NULL;
-    iter_p->pl_end    = NULL;
-    iter_p->ep_id     = 0;
-    iter_p->remaining = 0;
-    iter_p->msg_count = 0;
 }
 
 
@@ -520,50 +399,6 @@ ucs_status_t ucs_rsagg_oob_validate_msg(const void *table, size_t table_length,
                                   UCS_RSAGG_HDR_SIZE,
                                   payload_msg_length - UCS_RSAGG_HDR_SIZE,
                                   policy, iter_p, err_p);
-}
-
-
-int ucs_rsagg_iter_next(ucs_rsagg_iter_t *iter, ucs_rsagg_record_t *rec_p)
-{
-    ucs_rsagg_wire_rec_t rec;
-    uint64_t value;
-
-    while (iter->remaining > 0) {
-        --iter->remaining;
-        /* Validation passed, so this cannot fail unless the buffers changed
-         * since; then stop rather than read anything odd */
-        if ((iter->pos == iter->end) ||
-            (ucs_rsagg_rec_decode(&iter->pos, iter->end,
-                                  (iter->pl_pos == NULL) ? NULL :
-                                  &iter->pl_pos,
-                                  iter->pl_end, &rec, &value) !=
-             UCS_RSAGG_REASON_OK)) {
-            iter->remaining = 0;
-            return 0;
-        }
-
-        if (rec.kind == UCS_RSAGG_REC_EP) {
-            iter->ep_id = rec.ep_id;
-            continue;
-        }
-
-        rec_p->ep_id   = iter->ep_id;
-        rec_p->payload = rec.payload;
-        rec_p->length  = rec.length;
-        if (rec.kind == UCS_RSAGG_REC_PUT) {
-            rec_p->kind     = UCS_RSAGG_REC_KIND_PUT;
-            rec_p->am_id    = 0;
-            rec_p->put_key  = rec.key;
-            rec_p->put_addr = rec.addr;
-        } else {
-            rec_p->kind     = UCS_RSAGG_REC_KIND_AM;
-            rec_p->am_id    = rec.kind & UCS_RSAGG_REC_LOW_MASK;
-            rec_p->put_key  = 0;
-            rec_p->put_addr = 0;
-        }
-        return 1;
-    }
-    return 0;
 }
 
 

@@ -119,15 +119,23 @@ typedef struct {
 } ucs_rsagg_record_t;
 
 
-/** Iterator over a validated transfer; EP records are folded into ep_id */
+/**
+ * Iterator over a validated transfer; EP records are folded into ep_id. It
+ * keeps a copy of the policy and checks every record again as it yields it
+ * (see ucs_rsagg_iter_next). Fields are for the parser, except msg_count and
+ * reason.
+ */
 typedef struct {
-    const uint8_t *pos;         /* next record */
-    const uint8_t *end;         /* end of the records */
-    const uint8_t *pl_pos;      /* oob: next payload byte; NULL: embedded */
-    const uint8_t *pl_end;
-    uint32_t      ep_id;
-    unsigned      remaining;    /* records left, EP records included */
-    unsigned      msg_count;    /* AM + PUT records of the transfer */
+    const uint8_t      *pos;        /* next record */
+    const uint8_t      *end;        /* end of the records */
+    const uint8_t      *pl_pos;     /* oob: next payload byte; NULL: embedded */
+    const uint8_t      *pl_end;
+    uint32_t           ep_id;
+    unsigned           remaining;   /* records left, EP records included */
+    unsigned           msg_count;   /* AM + PUT records of the transfer */
+    ucs_rsagg_reason_t reason;      /* why the iteration stopped early, or
+                                       UCS_RSAGG_REASON_OK */
+    ucs_rsagg_policy_t policy;
 } ucs_rsagg_iter_t;
 
 
@@ -203,12 +211,164 @@ ucs_status_t ucs_rsagg_oob_validate_msg(const void *table, size_t table_length,
                                         ucs_rsagg_error_t *err_p);
 
 
+/*
+ * Decode the record at iter->pos (which is below iter->end), check it against
+ * the policy and advance past it. Embedded form: the payload follows the
+ * record (iter->pl_pos == NULL); out-of-band: it is the next bytes at
+ * iter->pl_pos. An EP record only changes iter->ep_id.
+ *
+ * @return 1 if *rec_p is a message, 0 after an EP record or on error;
+ *         *reason_p tells which.
+ *
+ * Internal to the parser (validation and ucs_rsagg_iter_next); inline
+ * because delivery calls it for every message.
+ */
+static UCS_F_ALWAYS_INLINE int
+ucs_rsagg_iter_rec_next(ucs_rsagg_iter_t *iter,
+                        const ucs_rsagg_policy_t *policy,
+                        ucs_rsagg_record_t *rec_p,
+                        ucs_rsagg_reason_t *reason_p, uint64_t *value_p)
+{
+    const uint8_t *p = iter->pos;
+    size_t avail     = (size_t)(iter->end - p);
+    uint8_t kind     = p[0];
+    size_t fixed;
+    uint32_t length;
+    uint32_t ep_id;
+
+    if (ucs_likely(kind < UCS_RSAGG_REC_AM16)) {
+        fixed = UCS_RSAGG_REC_AM8_SIZE;
+    } else if (kind < UCS_RSAGG_REC_AM32) {
+        fixed = UCS_RSAGG_REC_AM16_SIZE;
+    } else if (kind < UCS_RSAGG_REC_EXT) {
+        fixed = UCS_RSAGG_REC_AM32_SIZE;
+    } else if (kind == UCS_RSAGG_REC_EP) {
+        fixed = UCS_RSAGG_REC_EP_SIZE;
+    } else if (kind == UCS_RSAGG_REC_PUT) {
+        fixed = UCS_RSAGG_REC_PUT_SIZE;
+    } else {
+        *value_p  = kind;
+        *reason_p = UCS_RSAGG_REASON_BAD_RECORD_KIND;
+        return 0;
+    }
+
+    if (ucs_unlikely(avail < fixed)) {
+        *value_p  = kind;
+        *reason_p = UCS_RSAGG_REASON_RECORD_TRUNCATED;
+        return 0;
+    }
+
+    if (ucs_likely(fixed == UCS_RSAGG_REC_AM8_SIZE)) {
+        length = p[1];
+    } else if (fixed == UCS_RSAGG_REC_AM16_SIZE) {
+        length = ucs_rsagg_wire_get16(p + 1);
+    } else if (kind == UCS_RSAGG_REC_EP) {
+        ep_id = ucs_rsagg_wire_get32(p + 1);
+        if (ep_id > policy->max_ep_id) {
+            *value_p  = ep_id;
+            *reason_p = UCS_RSAGG_REASON_EP_OUT_OF_RANGE;
+            return 0;
+        }
+        iter->ep_id = ep_id;
+        iter->pos   = p + fixed;
+        *reason_p   = UCS_RSAGG_REASON_OK;
+        return 0;
+    } else {
+        /* AM32 and PUT: a u32 length after the kind */
+        length = ucs_rsagg_wire_get32(p + 1);
+    }
+
+    if (iter->pl_pos == NULL) {
+        if (ucs_unlikely(length > (avail - fixed))) {
+            *value_p  = length;
+            *reason_p = UCS_RSAGG_REASON_LENGTH_OVERFLOW;
+            return 0;
+        }
+        rec_p->payload = p + fixed;
+        iter->pos      = p + fixed + length;
+    } else {
+        if (ucs_unlikely(length > (size_t)(iter->pl_end - iter->pl_pos))) {
+            *value_p  = length;
+            *reason_p = UCS_RSAGG_REASON_LENGTH_OVERFLOW;
+            return 0;
+        }
+        rec_p->payload = iter->pl_pos;
+        iter->pl_pos  += length;
+        iter->pos      = p + fixed;
+    }
+    rec_p->length = length;
+    rec_p->ep_id  = iter->ep_id;
+
+    if (ucs_unlikely(kind == UCS_RSAGG_REC_PUT)) {
+        rec_p->kind     = UCS_RSAGG_REC_KIND_PUT;
+        rec_p->am_id    = 0;
+        rec_p->put_key  = ucs_rsagg_wire_get64(p + 5);
+        rec_p->put_addr = ucs_rsagg_wire_get64(p + 13);
+        /* A wrapping range is outside every region; the callback need not
+         * handle it */
+        if ((length > (UINT64_MAX - rec_p->put_addr)) ||
+            (policy->put_check == NULL) ||
+            (policy->put_check(policy->put_arg, rec_p->put_key,
+                               rec_p->put_addr, length) != UCS_OK)) {
+            *value_p  = rec_p->put_addr;
+            *reason_p = UCS_RSAGG_REASON_PUT_OUT_OF_BOUNDS;
+            return 0;
+        }
+    } else {
+        rec_p->kind     = UCS_RSAGG_REC_KIND_AM;
+        rec_p->am_id    = kind & UCS_RSAGG_REC_LOW_MASK;
+        rec_p->put_key  = 0;
+        rec_p->put_addr = 0;
+        if ((rec_p->am_id >= UCS_RSAGG_AM_ID_USER_MAX) ||
+            !(policy->am_id_mask & (1ull << rec_p->am_id))) {
+            *value_p  = rec_p->am_id;
+            *reason_p = UCS_RSAGG_REASON_UNKNOWN_AM_ID;
+            return 0;
+        }
+    }
+
+    *reason_p = UCS_RSAGG_REASON_OK;
+    return 1;
+}
+
+
 /**
- * Next message of a validated transfer.
+ * Next message of a validated transfer, in send order.
+ *
+ * Each record is decoded and checked against the policy again as it is
+ * yielded, so that a transfer changed after validation (a misbehaving peer
+ * writing shared memory) or a receiver whose state changed during delivery
+ * (a handler deregistered a put target) never yields a record the policy
+ * refuses: the iteration then ends early and iter->reason says why. With
+ * unchanged buffers and state, all iter->msg_count messages are yielded.
+ * The payload is valid as long as the received buffers are.
  *
  * @return 1 and fills *rec_p, or 0 when there are no more.
  */
-int ucs_rsagg_iter_next(ucs_rsagg_iter_t *iter, ucs_rsagg_record_t *rec_p);
+static UCS_F_ALWAYS_INLINE int
+ucs_rsagg_iter_next(ucs_rsagg_iter_t *iter, ucs_rsagg_record_t *rec_p)
+{
+    ucs_rsagg_reason_t reason;
+    uint64_t value;
+
+    while (iter->remaining > 0) {
+        --iter->remaining;
+        /* fails only if buffers or receiver state changed, see above */
+        if (ucs_unlikely(iter->pos == iter->end)) {
+            reason = UCS_RSAGG_REASON_COUNT_MISMATCH;
+        } else if (ucs_rsagg_iter_rec_next(iter, &iter->policy, rec_p,
+                                           &reason, &value)) {
+            return 1;
+        } else if (reason == UCS_RSAGG_REASON_OK) {
+            continue; /* EP record */
+        }
+
+        iter->reason    = reason;
+        iter->remaining = 0;
+        return 0;
+    }
+    return 0;
+}
 
 
 /**

@@ -465,6 +465,85 @@ TEST_F(rsagg_wire_malformed, failed_transfer_leaves_an_empty_iterator)
 }
 
 
+TEST_F(rsagg_wire_malformed, put_target_gone_during_delivery_is_not_written)
+{
+    /* a handler of an earlier message deregisters the put's region */
+    bytes msg = batch();
+    ucs_rsagg_iter_t iter;
+    ucs_rsagg_error_t err;
+    ucs_rsagg_record_t rec;
+
+    ASSERT_EQ(UCS_OK, ucs_rsagg_batch_validate(&msg[0], msg.size(),
+                                               m_policy.get(), &iter, &err));
+    ASSERT_EQ(1, ucs_rsagg_iter_next(&iter, &rec));
+    EXPECT_EQ(UCS_RSAGG_REC_KIND_AM, rec.kind);
+
+    m_policy.regions.clear();
+    EXPECT_EQ(0, ucs_rsagg_iter_next(&iter, &rec));
+    EXPECT_EQ(UCS_RSAGG_REASON_PUT_OUT_OF_BOUNDS, iter.reason);
+    EXPECT_EQ(0, ucs_rsagg_iter_next(&iter, &rec));
+}
+
+
+TEST_F(rsagg_wire_malformed, transfer_changed_after_validation_stops_delivery)
+{
+    /* e.g. a peer writing the shared memory the transfer is in */
+    struct change {
+        size_t             offset;
+        uint8_t            byte;
+        ucs_rsagg_reason_t reason;
+    } changes[] = {
+        {OFF_AM16,     UCS_RSAGG_REC_AM16 | 60, UCS_RSAGG_REASON_UNKNOWN_AM_ID},
+        {OFF_AM16 + 2, 0xff,                   UCS_RSAGG_REASON_LENGTH_OVERFLOW},
+        {OFF_AM16,     0xff,                   UCS_RSAGG_REASON_BAD_RECORD_KIND},
+        {OFF_EP3 + 4,  0xff,                   UCS_RSAGG_REASON_EP_OUT_OF_RANGE}
+    };
+
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); ++i) {
+        bytes msg = batch();
+        exact_copy copy(&msg[0], msg.size());
+        uint8_t *data = const_cast<uint8_t*>(copy.data());
+        ucs_rsagg_iter_t iter;
+        ucs_rsagg_error_t err;
+        ucs_rsagg_record_t rec;
+        unsigned delivered = 0;
+
+        ASSERT_EQ(UCS_OK, ucs_rsagg_batch_validate(data, copy.length(),
+                                                   m_policy.get(), &iter,
+                                                   &err));
+        data[changes[i].offset] = changes[i].byte;
+        while (ucs_rsagg_iter_next(&iter, &rec)) {
+            ++delivered;
+            EXPECT_LT(rec.am_id, UCS_RSAGG_AM_ID_USER_MAX);
+            EXPECT_LE(rec.ep_id, 1000u);
+        }
+        EXPECT_EQ(changes[i].reason, iter.reason) << "change " << i;
+        EXPECT_LT(delivered, iter.msg_count) << "change " << i;
+    }
+}
+
+
+TEST_F(rsagg_wire_malformed, iterator_keeps_the_policy_it_was_validated_with)
+{
+    /* the caller's policy may be a temporary */
+    bytes msg = batch();
+    ucs_rsagg_iter_t iter;
+    ucs_rsagg_error_t err;
+    ucs_rsagg_record_t rec;
+    unsigned delivered = 0;
+
+    ASSERT_EQ(UCS_OK, ucs_rsagg_batch_validate(&msg[0], msg.size(),
+                                               m_policy.get(), &iter, &err));
+    m_policy.remove_handler(1);
+    m_policy.set_max_ep_id(0);
+    while (ucs_rsagg_iter_next(&iter, &rec)) {
+        ++delivered;
+    }
+    EXPECT_EQ(m_msgs.size(), delivered);
+    EXPECT_EQ(UCS_RSAGG_REASON_OK, iter.reason);
+}
+
+
 TEST_F(rsagg_wire_malformed, out_of_band_table_truncated_at_every_offset)
 {
     transfer t = build_oob(m_msgs, 9);
