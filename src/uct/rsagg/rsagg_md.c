@@ -351,11 +351,11 @@ static ucs_status_t uct_rsagg_md_query(uct_md_h tl_md, uct_md_attr_t *attr)
     *attr = md->inner_attr;
     ucs_snprintf_zero(attr->component_name, sizeof(attr->component_name),
                       "%s", UCT_RSAGG_NAME);
-    /* rsagg applies aggregated puts itself, so it needs registration and an
-     * rkey even where the inner MD does not */
-    attr->cap.flags        |= UCT_MD_FLAG_REG | UCT_MD_FLAG_NEED_RKEY;
+    /* Registration is the inner MD's: memory it cannot register (shared
+     * memory MDs only allocate) would give rkeys its puts cannot use. rsagg
+     * adds its own header to every rkey, so it always needs one. */
+    attr->cap.flags        |= UCT_MD_FLAG_NEED_RKEY;
     attr->cap.flags        &= ~UCT_MD_FLAG_SOCKADDR;
-    attr->cap.reg_mem_types |= UCS_BIT(UCS_MEMORY_TYPE_HOST);
     attr->rkey_packed_size += sizeof(uct_rsagg_rkey_hdr_t);
     return UCS_OK;
 }
@@ -391,22 +391,18 @@ static ucs_status_t uct_rsagg_md_mem_reg(uct_md_h tl_md, void *address,
                                          uct_mem_h *memh_p)
 {
     uct_rsagg_md_t *md = ucs_derived_of(tl_md, uct_rsagg_md_t);
-    uct_mem_h inner    = UCT_MEM_HANDLE_NULL;
     uct_rsagg_memh_t *memh;
     ucs_status_t status;
+    uct_mem_h inner;
 
-    if (md->inner_attr.cap.flags & UCT_MD_FLAG_REG) {
-        status = uct_md_mem_reg(md->inner, address, length, flags, &inner);
-        if (status != UCS_OK) {
-            return status;
-        }
+    status = uct_md_mem_reg(md->inner, address, length, flags, &inner);
+    if (status != UCS_OK) {
+        return status;
     }
 
     status = uct_rsagg_md_memh_new(md, address, length, inner, 0, &memh);
     if (status != UCS_OK) {
-        if (inner != UCT_MEM_HANDLE_NULL) {
-            uct_md_mem_dereg(md->inner, inner);
-        }
+        uct_md_mem_dereg(md->inner, inner);
         return status;
     }
 
@@ -420,25 +416,22 @@ uct_rsagg_md_mem_dereg(uct_md_h tl_md, const uct_md_mem_dereg_params_t *params)
     uct_rsagg_md_t *md = ucs_derived_of(tl_md, uct_rsagg_md_t);
     uct_md_mem_dereg_params_t inner_params;
     uct_rsagg_memh_t *memh;
-    ucs_status_t status = UCS_OK;
+    ucs_status_t status;
 
+    /* Invalidation is the inner MD's to support or refuse */
     UCT_MD_MEM_DEREG_CHECK_PARAMS(params, 1);
 
-    memh               = params->memh;
-    inner_params       = *params;
-    inner_params.memh  = memh->inner;
-    if (memh->inner != UCT_MEM_HANDLE_NULL) {
-        status = uct_md_mem_dereg_v2(md->inner, &inner_params);
-    } else if ((params->field_mask & UCT_MD_MEM_DEREG_FIELD_FLAGS) &&
-               (params->flags & UCT_MD_MEM_DEREG_FLAG_INVALIDATE)) {
-        /* Nothing of the inner to invalidate: rsagg drops the region now,
-         * so no later put can reach it */
-        uct_invoke_completion(params->comp, UCS_OK);
+    memh              = params->memh;
+    inner_params      = *params;
+    inner_params.memh = memh->inner;
+    status            = uct_md_mem_dereg_v2(md->inner, &inner_params);
+    if (status != UCS_OK) {
+        return status; /* Still registered, still a valid put target */
     }
 
     ucs_list_del(&memh->list);
     ucs_free(memh);
-    return status;
+    return UCS_OK;
 }
 
 static ucs_status_t
