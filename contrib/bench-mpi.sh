@@ -108,7 +108,9 @@ for config in $base $new; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-mpi.XXXXXX") || exit 2
-trap 'rm -rf "$work"' EXIT
+failed=0
+# The logs of failed runs are kept
+trap '[ $failed != 0 ] || rm -rf "$work"' EXIT
 [ -n "$bindirs" ] || bindirs="$mpi_common_top/build/test/bench"
 # shellcheck disable=SC2086
 find_programs "$work/bin" "$bindirs" $benches || die "cannot build"
@@ -118,8 +120,6 @@ find_programs "$work/bin" "$bindirs" $benches || die "cannot build"
 n_sizes=0
 for ((s = min_size; s <= max_size; s *= 2)); do n_sizes=$((n_sizes + 1)); done
 run_limit=$((60 + n_sizes * time_ms * 5 / 1000))
-
-failed=0
 
 # run_bench BENCH CONFIG INDEX: one run; its data lines go to
 # $work/BENCH.CONFIG.INDEX.dat ("size rate")
@@ -137,7 +137,7 @@ run_bench() {
         "${args[@]}" >> "$log" 2>&1 < /dev/null
     rc=$?
     if [ $rc != 0 ]; then
-        echo "  $bench $config run $index: FAILED (exit $rc), last lines:"
+        echo "  $bench $config run $index: FAILED (exit $rc), log $log:"
         grep -Ev 'UCX  (INFO|DIAG)' "$log" | tail -n 8 | sed 's/^/    | /'
         failed=$((failed + 1))
         return 1
