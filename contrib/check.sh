@@ -189,6 +189,12 @@ install_staged() {
         find "$stage_dir" -name rsagg-run -perm -u+x | grep -q .
 }
 
+# subdirs BUILD_DIR: the SUBDIRS of the top Makefile
+subdirs() {
+    printf 'rsagg-print-subdirs:\n\t@echo $(SUBDIRS)\n' |
+        make -s -C "$1" -f Makefile -f - rsagg-print-subdirs
+}
+
 ucx_src() {
     sed -n 's/^UCX_SRC = //p' "$build/Makefile"
 }
@@ -224,10 +230,18 @@ stage configure "autogen" configure_in "$build"
 stage build "configure" build_in "$build"
 
 if [ $opt_build_only = no ]; then
-    # `make check` recurses into every test directory (test/gtest unit
-    # tests, test/fuzz fuzzer runs, test/mpi, test/shmem, ...): test stages
-    # of new directories come with their Makefile.am.
-    stage check "build" check_in "$build" check
+    # `make check` of every test directory in SUBDIRS (test/unit, test/gtest,
+    # test/fuzz fuzzer run, test/mpi, ...), one stage each, so that one
+    # failing suite does not hide the others: a new test directory becomes a
+    # stage by being added to SUBDIRS.
+    if [ "${stage_ok[build]:-no}" = yes ]; then
+        test_dirs=$(subdirs "$build" | tr ' ' '\n' | grep '^test/')
+    else
+        test_dirs=test
+    fi
+    for dir in $test_dirs; do
+        stage "check-${dir#test/}" "build" check_in "$build/$dir" check
+    done
     stage install "build" install_staged
 
     if [ $opt_asan = yes ]; then
