@@ -104,6 +104,9 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
             if (channel->shared && (channel->key_length == key_length) &&
                 !memcmp(channel->key, key, key_length) &&
                 (channel->status == UCS_OK)) {
+                /* A closing channel is taken back: what it still has to
+                 * send stays ahead of the new ep's messages */
+                channel->closing = 0;
                 ++channel->refcount;
                 *channel_p = channel;
                 return UCS_OK;
@@ -188,15 +191,9 @@ static void uct_rsagg_channel_purge_cb(uct_pending_req_t *self, void *arg)
 {
 }
 
-void uct_rsagg_channel_put(uct_rsagg_channel_t *channel)
+static void uct_rsagg_channel_destroy(uct_rsagg_channel_t *channel)
 {
-    ucs_assert(channel->refcount > 0);
-    if (--channel->refcount > 0) {
-        return;
-    }
-
-    if (uct_rsagg_channel_has_batches(channel) &&
-        (uct_rsagg_channel_flush_batches(channel) != UCS_OK)) {
+    if (uct_rsagg_channel_has_batches(channel)) {
         ucs_diag("rsagg channel %p destroyed with unsent messages", channel);
     }
     uct_rsagg_channel_free_batches(channel);
@@ -211,6 +208,35 @@ void uct_rsagg_channel_put(uct_rsagg_channel_t *channel)
     uct_ep_destroy(channel->inner);
     ucs_free(channel->key);
     ucs_free(channel);
+}
+
+void uct_rsagg_channel_put(uct_rsagg_channel_t *channel)
+{
+    ucs_assert(channel->refcount > 0);
+    if (--channel->refcount > 0) {
+        return;
+    }
+
+    /* Messages the last ep handed over with UCS_OK still go out: the
+     * channel stays until they have left (progress), or until the iface
+     * closes */
+    if (uct_rsagg_channel_has_batches(channel) &&
+        (channel->status == UCS_OK) &&
+        (uct_rsagg_channel_flush_batches(channel) == UCS_ERR_NO_RESOURCE)) {
+        channel->closing = 1;
+        uct_rsagg_channel_schedule(channel);
+        return;
+    }
+
+    uct_rsagg_channel_destroy(channel);
+}
+
+void uct_rsagg_channel_close(uct_rsagg_channel_t *channel)
+{
+    if (uct_rsagg_channel_has_batches(channel)) {
+        uct_rsagg_channel_flush_batches(channel); /* Last chance */
+    }
+    uct_rsagg_channel_destroy(channel);
 }
 
 uct_rsagg_channel_t *uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface,
@@ -232,7 +258,10 @@ static ucs_status_t uct_rsagg_channel_arm(uct_rsagg_channel_t *channel)
 {
     ucs_status_t status;
 
-    if (channel->inner_req_armed) {
+    /* Inside its own callback the request is the inner ep's to keep or
+     * drop (by what the callback returns): adding it again would corrupt
+     * the inner pending queue */
+    if (channel->inner_req_armed || channel->in_inner_cb) {
         return UCS_OK;
     }
 
@@ -281,7 +310,9 @@ void uct_rsagg_channel_pending_remove(uct_rsagg_channel_t *channel,
 
     ucs_list_del(&ep->pending_list);
     ucs_list_head_init(&ep->pending_list);
-    if (ucs_list_is_empty(&channel->pending_eps) && channel->inner_req_armed) {
+    /* Queued batches still need the call when the inner ep has room */
+    if (ucs_list_is_empty(&channel->pending_eps) && channel->inner_req_armed &&
+        ucs_queue_is_empty(&channel->queued)) {
         uct_ep_pending_purge(channel->inner, uct_rsagg_channel_purge_cb,
                              NULL);
         channel->inner_req_armed = 0;
@@ -335,36 +366,63 @@ static ucs_status_t uct_rsagg_channel_dispatch(uct_rsagg_channel_t *channel,
     return UCS_OK;
 }
 
+static int uct_rsagg_channel_has_work(uct_rsagg_channel_t *channel)
+{
+    return !ucs_queue_is_empty(&channel->queued) ||
+           !ucs_list_is_empty(&channel->pending_eps);
+}
+
+/* Queued batches first, then the eps' pending requests: both in order */
+static ucs_status_t uct_rsagg_channel_do_work(uct_rsagg_channel_t *channel,
+                                             unsigned *count_p)
+{
+    ucs_status_t status;
+
+    if (!ucs_queue_is_empty(&channel->queued)) {
+        status = uct_rsagg_channel_send_queued(channel);
+        if (status != UCS_OK) {
+            return status;
+        }
+        ++(*count_p);
+    }
+
+    if (ucs_list_is_empty(&channel->pending_eps)) {
+        return UCS_OK;
+    }
+    return uct_rsagg_channel_dispatch(channel, count_p);
+}
+
 static ucs_status_t uct_rsagg_channel_dispatch_cb(uct_pending_req_t *self)
 {
     uct_rsagg_channel_t *channel = ucs_container_of(self, uct_rsagg_channel_t,
                                                     inner_req);
     unsigned count               = 0;
-    ucs_status_t status;
 
     channel->inner_req_armed = 0;
-    if (!ucs_queue_is_empty(&channel->queued)) {
-        status = uct_rsagg_channel_send_queued(channel);
-        if (status == UCS_ERR_NO_RESOURCE) {
-            channel->inner_req_armed = 1;
-            return UCS_ERR_NO_RESOURCE;
-        }
+    channel->in_inner_cb     = 1;
+    uct_rsagg_channel_do_work(channel, &count);
+    channel->in_inner_cb     = 0;
+
+    if ((channel->open != NULL) &&
+        !ucs_rsagg_builder_is_empty(&channel->builder)) {
+        uct_rsagg_channel_schedule(channel); /* Leaves from progress */
     }
 
-    status = uct_rsagg_channel_dispatch(channel, &count);
-    if (status == UCS_OK) {
+    if (!uct_rsagg_channel_has_work(channel)) {
         return UCS_OK; /* Removed from the inner queue */
     }
 
-    /* Stays on the inner queue and is called again when resources return */
+    /* Stays on the inner queue; progress retries too, since an inner ep
+     * that has room again (a request made partial progress) may not call
+     * back by itself */
     channel->inner_req_armed = 1;
+    uct_rsagg_channel_schedule(channel);
     return UCS_ERR_NO_RESOURCE;
 }
 
 unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
 {
     unsigned count = 0;
-    ucs_status_t status;
 
     /* A batch that grew since the last progress stays open one more round:
      * its sender is still sending. One that did not grow leaves now. */
@@ -377,21 +435,23 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
     ucs_list_del(&channel->dispatch);
     ucs_list_head_init(&channel->dispatch);
 
-    if (uct_rsagg_channel_has_batches(channel)) {
-        if (uct_rsagg_channel_flush_batches(channel) == UCS_OK) {
-            ++count;
-        } else if (uct_rsagg_channel_arm(channel) != UCS_OK) {
-            uct_rsagg_channel_schedule(channel);
-            return count;
-        }
+    uct_rsagg_channel_do_work(channel, &count);
+    if (channel->open != NULL) {
+        /* Closed now, sent or queued behind the others: an open batch is
+         * always on the dispatch list, so the fast path of appending to it
+         * needs no check of its own */
+        count += (uct_rsagg_channel_flush_batches(channel) == UCS_OK);
     }
 
-    if (ucs_list_is_empty(&channel->pending_eps) || channel->inner_req_armed) {
-        return 0;
+    if (channel->closing && !uct_rsagg_channel_has_batches(channel)) {
+        uct_rsagg_channel_destroy(channel);
+        return count;
     }
 
-    status = uct_rsagg_channel_dispatch(channel, &count);
-    if ((status != UCS_OK) && (uct_rsagg_channel_arm(channel) != UCS_OK)) {
+    if ((uct_rsagg_channel_has_work(channel) ||
+         uct_rsagg_channel_has_batches(channel)) &&
+        (uct_rsagg_channel_arm(channel) != UCS_OK)) {
+        /* The inner ep has room already: try again next time */
         uct_rsagg_channel_schedule(channel);
     }
     return count;
@@ -522,11 +582,17 @@ ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
 {
     ucs_status_t status;
 
-    status = uct_rsagg_channel_send_queued(channel);
-    if ((status == UCS_OK) && (channel->open != NULL)) {
+    /* The open batch is closed in any case, queued behind the others if
+     * they cannot go now, so that no batch stays open without the channel
+     * on the dispatch list */
+    if (channel->open != NULL) {
         status = uct_rsagg_channel_close_batch(channel);
+        if (UCS_STATUS_IS_ERR(status) && (status != UCS_ERR_NO_RESOURCE)) {
+            return status;
+        }
     }
 
+    status = uct_rsagg_channel_send_queued(channel);
     if (status == UCS_ERR_NO_RESOURCE) {
         /* Come back when the inner ep has room */
         if (uct_rsagg_channel_arm(channel) != UCS_OK) {

@@ -43,7 +43,9 @@ typedef struct uct_rsagg_channel {
     uct_pending_req_t          inner_req;    /* Ours, on the inner ep */
     int                        inner_req_armed;
     int                        in_dispatch;
+    int                        in_inner_cb;  /* In inner_req's callback */
     int                        shared;       /* Found by peer address */
+    int                        closing;      /* No ep left, still sending */
     ucs_status_t               status;       /* Error of the inner ep */
     size_t                     key_length;
     uint8_t                    *key;         /* Peer address, when shared */
@@ -74,6 +76,9 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
                                    uct_rsagg_channel_t **channel_p);
 
 void uct_rsagg_channel_put(uct_rsagg_channel_t *channel);
+
+/* At iface close: sends what it can now, then destroys */
+void uct_rsagg_channel_close(uct_rsagg_channel_t *channel);
 
 ucs_status_t uct_rsagg_channel_pending_add(uct_rsagg_channel_t *channel,
                                            uct_rsagg_ep_t *ep,

@@ -536,7 +536,7 @@ static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
     uct_rsagg_channel_t *channel, *tmp;
     unsigned count = 0;
 
-    if (ucs_unlikely(!ucs_list_is_empty(&iface->peer_dispatch))) {
+    if (ucs_unlikely(uct_rsagg_peer_has_work(iface))) {
         count += uct_rsagg_peer_progress(iface);
     }
 
@@ -589,7 +589,7 @@ static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
 
     ucs_list_for_each(channel, &iface->channels, list) {
         if (!ucs_list_is_empty(&channel->pending_eps)) {
-            status = UCS_ERR_NO_RESOURCE;
+            status = UCS_INPROGRESS; /* UCP takes no NO_RESOURCE here */
         } else if (uct_rsagg_channel_flush(channel, NULL) != UCS_OK) {
             /* Still sending, or waiting for puts to be acknowledged */
             status = UCS_INPROGRESS;
@@ -622,7 +622,8 @@ static ucs_status_t uct_rsagg_iface_event_arm(uct_iface_h tl_iface,
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
 
     /* Work of rsagg's own would not wake the fd up */
-    if (!ucs_list_is_empty(&iface->dispatch)) {
+    if (!ucs_list_is_empty(&iface->dispatch) ||
+        uct_rsagg_peer_has_work(iface)) {
         return UCS_ERR_BUSY;
     }
     return uct_iface_event_arm(iface->inner, events);
@@ -714,6 +715,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     ucs_list_head_init(&self->dispatch);
     ucs_list_head_init(&self->peers);
     ucs_list_head_init(&self->peer_dispatch);
+    ucs_queue_head_init(&self->peer_deferred);
     ucs_list_head_init(&self->oob_payloads);
     self->num_oob_payloads    = 0;
     self->rx_headroom         = (params->field_mask &
@@ -860,10 +862,11 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
                                     UCT_PROGRESS_SEND | UCT_PROGRESS_RECV);
 
     ucs_list_for_each_safe(channel, tmp, &self->channels, list) {
-        ucs_warn("rsagg iface %p closed with channel %p still in use", self,
-                 channel);
-        channel->refcount = 1;
-        uct_rsagg_channel_put(channel);
+        if (!channel->closing) {
+            ucs_warn("rsagg iface %p closed with channel %p still in use",
+                     self, channel);
+        }
+        uct_rsagg_channel_close(channel);
     }
 
     if (self->config.summary) {

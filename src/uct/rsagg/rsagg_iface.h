@@ -11,6 +11,7 @@
 #include <ucs/rsagg_wire.h>
 #include <uct/base/uct_iface.h>
 #include <ucs/datastruct/list.h>
+#include <ucs/datastruct/queue.h>
 
 
 /* User active message ids that pass through; the ids above them are
@@ -79,6 +80,7 @@ struct uct_rsagg_iface {
     size_t                     ret_addr_len; /* 0: nothing can answer us */
     ucs_list_link_t            peers;        /* Senders we answer */
     ucs_list_link_t            peer_dispatch;/* Peers with replies queued */
+    ucs_queue_head_t           peer_deferred;/* Replies not yet addressed */
     uint32_t                   next_channel_id;
     size_t                     rx_headroom;
     ucs_list_link_t            oob_payloads; /* Waiting for their table */

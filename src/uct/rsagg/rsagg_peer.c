@@ -20,6 +20,17 @@ typedef struct uct_rsagg_reply {
 } uct_rsagg_reply_t;
 
 
+/* A reply whose peer is looked up (or connected) at the next progress */
+typedef struct uct_rsagg_deferred_reply {
+    ucs_queue_elem_t           queue;
+    ucs_rsagg_ctrl_op_t        op;
+    uint32_t                   seq;
+    uint32_t                   value;
+    size_t                     ret_addr_len;
+    uint8_t                    ret_addr[];
+} uct_rsagg_deferred_reply_t;
+
+
 ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
 {
     size_t dev_len   = iface->inner_attr.device_addr_len;
@@ -132,10 +143,11 @@ static ucs_status_t uct_rsagg_peer_send(uct_rsagg_peer_t *peer,
                            UCS_RSAGG_CTRL_SIZE - sizeof(header));
 }
 
-ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
-                                  const void *ret_addr, size_t ret_addr_len,
-                                  ucs_rsagg_ctrl_op_t op, uint32_t seq,
-                                  uint32_t value)
+static ucs_status_t uct_rsagg_peer_send_reply(uct_rsagg_iface_t *iface,
+                                              const void *ret_addr,
+                                              size_t ret_addr_len,
+                                              ucs_rsagg_ctrl_op_t op,
+                                              uint32_t seq, uint32_t value)
 {
     uint8_t msg[UCS_RSAGG_CTRL_SIZE];
     uct_rsagg_reply_t *reply;
@@ -169,12 +181,47 @@ ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
     return UCS_OK;
 }
 
+ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
+                                  const void *ret_addr, size_t ret_addr_len,
+                                  ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                                  uint32_t value)
+{
+    uct_rsagg_deferred_reply_t *deferred;
+
+    deferred = ucs_malloc(sizeof(*deferred) + ret_addr_len,
+                          "rsagg_deferred_reply");
+    if (deferred == NULL) {
+        ucs_error("rsagg: failed to allocate a reply");
+        return UCS_ERR_NO_MEMORY;
+    }
+
+    deferred->op           = op;
+    deferred->seq          = seq;
+    deferred->value        = value;
+    deferred->ret_addr_len = ret_addr_len;
+    memcpy(deferred->ret_addr, ret_addr, ret_addr_len);
+    ucs_queue_push(&iface->peer_deferred, &deferred->queue);
+    return UCS_OK;
+}
+
 unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
 {
+    uct_rsagg_deferred_reply_t *deferred;
     uct_rsagg_peer_t *peer, *tmp;
     uct_rsagg_reply_t *reply;
     unsigned count = 0;
     ucs_status_t status;
+
+    while (!ucs_queue_is_empty(&iface->peer_deferred)) {
+        deferred = ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
+                                                 uct_rsagg_deferred_reply_t,
+                                                 queue);
+        uct_rsagg_peer_send_reply(iface, deferred->ret_addr,
+                                  deferred->ret_addr_len, deferred->op,
+                                  deferred->seq, deferred->value);
+        ucs_free(deferred);
+        ++count;
+    }
 
     ucs_list_for_each_safe(peer, tmp, &iface->peer_dispatch, dispatch) {
         while (!ucs_queue_is_empty(&peer->replies)) {
@@ -204,6 +251,12 @@ void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface)
 {
     uct_rsagg_peer_t *peer, *tmp;
     uct_rsagg_reply_t *reply;
+
+    while (!ucs_queue_is_empty(&iface->peer_deferred)) {
+        ucs_free(ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
+                                               uct_rsagg_deferred_reply_t,
+                                               queue));
+    }
 
     ucs_list_for_each_safe(peer, tmp, &iface->peers, list) {
         while (!ucs_queue_is_empty(&peer->replies)) {

@@ -39,11 +39,21 @@ typedef struct UCS_S_PACKED uct_rsagg_ret_addr_hdr {
  * cannot connect to an iface (then nothing that needs an answer is used) */
 ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface);
 
-/* Sends a control message to the sender at ret_addr, now or from progress */
+/* Sends a control message to the sender at ret_addr, from the next progress:
+ * called from an inner AM handler, where creating an inner ep to the sender
+ * could make the inner transport merge it with the ep being read from (tcp
+ * does) and free that under the handler's feet */
 ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
                                   const void *ret_addr, size_t ret_addr_len,
                                   ucs_rsagg_ctrl_op_t op, uint32_t seq,
                                   uint32_t value);
+
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_peer_has_work(uct_rsagg_iface_t *iface)
+{
+    return !ucs_queue_is_empty(&iface->peer_deferred) ||
+           !ucs_list_is_empty(&iface->peer_dispatch);
+}
 
 unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface);
 
