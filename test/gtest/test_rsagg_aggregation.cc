@@ -1,0 +1,734 @@
+/*
+ * What rsagg adds to a transport: aggregation. These tests run only on rsagg
+ * resources, with both forms of multiplexing (embedded and out-of-band), and
+ * look at what a user can observe plus rsagg's counters: shared channels,
+ * per-ep order under a random mix of operations, flush and backpressure,
+ * malformed input on the wire, puts outside their region, address versions
+ * and the memory an endpoint costs.
+ */
+
+#include "uct_test.h"
+
+#include <uct/rsagg/rsagg_counters.h>
+#include <ucs/rsagg_builder.h>
+
+#include <dlfcn.h>
+#include <malloc.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <random>
+
+namespace rsagg_test {
+
+namespace {
+
+uct_rsagg_counters_t counters(const entity &e)
+{
+    static uct_rsagg_iface_counters_func_t func =
+            (uct_rsagg_iface_counters_func_t)dlsym(RTLD_DEFAULT,
+                                                   UCT_RSAGG_COUNTERS_SYMBOL);
+    uct_rsagg_counters_t c;
+
+    memset(&c, 0, sizeof(c));
+    EXPECT_TRUE(func != NULL) << UCT_RSAGG_COUNTERS_SYMBOL << " not found";
+    if (func != NULL) {
+        EXPECT_EQ(UCS_OK, func(e.iface(), &c));
+    }
+    return c;
+}
+
+/* Message that carries its ep and sequence number, then a pattern */
+std::vector<uint8_t> make_msg(unsigned ep, unsigned sn, size_t size)
+{
+    std::vector<uint8_t> msg = make_pattern(size, ep * 100003u + sn);
+    if (size >= 8) {
+        uint32_t words[2] = {ep, sn};
+        memcpy(&msg[0], words, sizeof(words));
+    }
+    return msg;
+}
+
+double now_sec()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+long rss_kb()
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) {
+            resident = 0;
+        }
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+} // namespace
+
+
+typedef std::tuple<resource, std::string> agg_param;
+
+class rsagg_aggregation_test : public testing::TestWithParam<agg_param> {
+protected:
+    static constexpr uint8_t AM_ID = 3;
+
+    void SetUp() override
+    {
+        RSAGG_SKIP_IF_ABSENT(res());
+        m_mux.reset(new scoped_env("UCX_RSAGG_MUX", std::get<1>(GetParam())));
+        m_sender.reset(new entity(res()));
+        m_receiver.reset(new entity(res()));
+        if (!(m_sender->attr().cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE)) {
+            GTEST_SKIP() << "inner transport connects ep to ep: no shared "
+                            "channels";
+        }
+        m_receiver->set_am_handler(AM_ID, [this](void *data, size_t length,
+                                                 unsigned flags) {
+            m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
+                                                      (uint8_t*)data +
+                                                      length));
+            return UCS_OK;
+        });
+    }
+
+    void TearDown() override
+    {
+        m_sender.reset();
+        m_receiver.reset();
+        m_mux.reset();
+    }
+
+    const resource &res() const { return std::get<0>(GetParam()); }
+
+    virtual unsigned progress()
+    {
+        return m_sender->progress() + m_receiver->progress();
+    }
+
+    bool wait_for(const std::function<bool()> &cond, const std::string &what)
+    {
+        double deadline = now_sec() + wait_timeout_sec();
+        while (!cond()) {
+            if (now_sec() > deadline) {
+                ADD_FAILURE() << "timed out waiting for " << what;
+                return false;
+            }
+            progress();
+        }
+        return true;
+    }
+
+    ucs_status_t send_short(uct_ep_h ep, const std::vector<uint8_t> &msg)
+    {
+        uint64_t header;
+        memcpy(&header, &msg[0], sizeof(header));
+        return uct_ep_am_short(ep, AM_ID, header, &msg[8], msg.size() - 8);
+    }
+
+    /* Sends, progressing the sender only while there is no room */
+    void send_retry(const std::function<ucs_status_t()> &op)
+    {
+        double deadline = now_sec() + wait_timeout_sec();
+        ucs_status_t status;
+        while ((status = op()) == UCS_ERR_NO_RESOURCE) {
+            ASSERT_LT(now_sec(), deadline) << "no room, ever";
+            progress();
+        }
+        ASSERT_FALSE(UCS_STATUS_IS_ERR(status)) << status_str(status);
+    }
+
+    /* Proves the inner connection up (a connection set-up may refuse sends
+     * for a while), so that tests look at the steady state */
+    void wireup(entity &from, uct_ep_h ep, entity &to, size_t *received_p)
+    {
+        size_t before = *received_p;
+        std::vector<uint8_t> msg = make_msg(0, 0, 8);
+        double deadline = now_sec() + wait_timeout_sec();
+        ucs_status_t status;
+        while ((status = send_short(ep, msg)) == UCS_ERR_NO_RESOURCE) {
+            ASSERT_LT(now_sec(), deadline) << "wire-up";
+            from.progress();
+            to.progress();
+        }
+        ASSERT_EQ(UCS_OK, status);
+        while (*received_p == before) {
+            ASSERT_LT(now_sec(), deadline) << "wire-up message";
+            from.progress();
+            to.progress();
+        }
+    }
+
+    /* Checks that every ep's messages arrived whole and in order */
+    void check_per_ep_order(unsigned num_eps,
+                            const std::vector<std::vector<std::vector<
+                            uint8_t> > > &sent)
+    {
+        std::vector<unsigned> next(num_eps, 0);
+        for (size_t i = 0; i < m_received.size(); ++i) {
+            const std::vector<uint8_t> &msg = m_received[i];
+            ASSERT_GE(msg.size(), 8u);
+            uint32_t words[2];
+            memcpy(words, &msg[0], sizeof(words));
+            ASSERT_LT(words[0], num_eps) << "message " << i;
+            unsigned ep = words[0];
+            ASSERT_EQ(next[ep], words[1]) << "ep " << ep << " out of order";
+            ASSERT_EQ(-1, first_difference(sent[ep][next[ep]], msg))
+                << "ep " << ep << " message " << next[ep];
+            ++next[ep];
+        }
+        for (unsigned ep = 0; ep < num_eps; ++ep) {
+            EXPECT_EQ(sent[ep].size(), next[ep]) << "ep " << ep;
+        }
+    }
+
+    std::unique_ptr<scoped_env>       m_mux;
+    std::unique_ptr<entity>           m_sender;
+    std::unique_ptr<entity>           m_receiver;
+    std::vector<std::vector<uint8_t> > m_received;
+};
+
+
+TEST_P(rsagg_aggregation_test, eps_to_one_peer_share_one_inner_connection)
+{
+    const unsigned num_eps = 64, per_ep = 50;
+    std::vector<std::vector<std::vector<uint8_t> > > sent(num_eps);
+    std::vector<uct_ep_h> eps;
+
+    for (unsigned i = 0; i < num_eps; ++i) {
+        eps.push_back(m_sender->create_ep_to_iface(*m_receiver));
+    }
+    EXPECT_EQ(1u, counters(*m_sender).channels);
+
+    for (unsigned sn = 0; sn < per_ep; ++sn) {
+        for (unsigned ep = 0; ep < num_eps; ++ep) {
+            sent[ep].push_back(make_msg(ep, sn, 8 + (sn % 24)));
+            send_retry([&] { return send_short(eps[ep], sent[ep].back()); });
+        }
+    }
+
+    wait_for([&] { return m_received.size() == num_eps * per_ep; },
+             "all messages");
+    check_per_ep_order(num_eps, sent);
+
+    uct_rsagg_counters_t tx = counters(*m_sender);
+    uct_rsagg_counters_t rx = counters(*m_receiver);
+    EXPECT_EQ(num_eps * per_ep, tx.msgs);
+    /* Sent without progress in between: most of them in few transfers */
+    EXPECT_LT(tx.transfers * 10, tx.msgs);
+    EXPECT_EQ(tx.msgs - tx.direct, rx.rx_msgs);
+    EXPECT_EQ(0u, rx.malformed);
+}
+
+TEST_P(rsagg_aggregation_test, random_mix_keeps_per_ep_order_and_data)
+{
+    const unsigned num_eps = 16, total = 3000;
+    const uct_iface_attr_t &attr = m_sender->attr();
+    std::vector<std::vector<std::vector<uint8_t> > > sent(num_eps);
+    std::vector<uct_ep_h> eps;
+    std::mt19937 rng(12345);
+
+    for (unsigned i = 0; i < num_eps; ++i) {
+        eps.push_back(m_sender->create_ep_to_iface(*m_receiver));
+    }
+
+    mapped_buffer zbuf(*m_sender, attr.cap.am.max_zcopy ?
+                                  std::min<size_t>(attr.cap.am.max_zcopy,
+                                                   16384) : 64);
+    test_completion comp;
+    bool zcopy_busy = false;
+
+    for (unsigned i = 0; i < total; ++i) {
+        unsigned ep  = rng() % num_eps;
+        unsigned sn  = sent[ep].size();
+        unsigned op  = rng() % 3;
+        size_t max   = (op == 0) ? attr.cap.am.max_short :
+                       (op == 1) ? attr.cap.am.max_bcopy :
+                       std::min<size_t>(attr.cap.am.max_zcopy, zbuf.size());
+        if ((op == 2) && !(attr.cap.flags & UCT_IFACE_FLAG_AM_ZCOPY)) {
+            op  = 1;
+            max = attr.cap.am.max_bcopy;
+        }
+        /* Mostly small (batched), sometimes up to the maximum (alone) */
+        size_t size = 8 + ((rng() % 8) ? rng() % 200 :
+                           rng() % (std::max<size_t>(max, 9) - 8));
+        size        = std::min(size, std::max<size_t>(max, 8));
+        sent[ep].push_back(make_msg(ep, sn, size));
+        const std::vector<uint8_t> &msg = sent[ep].back();
+
+        if (op == 0) {
+            send_retry([&] { return send_short(eps[ep], msg); });
+        } else if (op == 1) {
+            send_retry([&] {
+                ssize_t packed = uct_ep_am_bcopy(eps[ep], AM_ID,
+                        [](void *dest, void *arg) -> size_t {
+                            auto *m = (const std::vector<uint8_t>*)arg;
+                            memcpy(dest, &(*m)[0], m->size());
+                            return m->size();
+                        }, (void*)&msg, 0);
+                return (packed < 0) ? (ucs_status_t)packed : UCS_OK;
+            });
+        } else {
+            /* The buffer must stay until completion: wait for the last one */
+            if (zcopy_busy) {
+                wait_for([&] { return comp.done == 1; }, "zcopy completion");
+            }
+            zbuf.fill(msg);
+            uct_iov_t iov = {zbuf.ptr(), msg.size(), zbuf.memh(), 0, 1};
+            comp.expect(1);
+            ucs_status_t status = UCS_OK;
+            send_retry([&] {
+                status = uct_ep_am_zcopy(eps[ep], AM_ID, NULL, 0, &iov, 1, 0,
+                                         &comp.uct);
+                return status;
+            });
+            zcopy_busy = (status == UCS_INPROGRESS);
+        }
+
+        if ((rng() % 64) == 0) {
+            progress();
+        }
+    }
+
+    wait_for([&] {
+        return (m_received.size() == total) && (!zcopy_busy || comp.done);
+    }, "all messages");
+    check_per_ep_order(num_eps, sent);
+    EXPECT_EQ(0u, counters(*m_receiver).malformed);
+}
+
+TEST_P(rsagg_aggregation_test, flush_sends_what_is_batched)
+{
+    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+    std::vector<std::vector<std::vector<uint8_t> > > sent(1);
+    size_t received = 0;
+    m_receiver->set_am_handler(AM_ID, [&](void *data, size_t length,
+                                          unsigned flags) {
+        if (received++ > 0) { /* not the wire-up message */
+            m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
+                                                      (uint8_t*)data +
+                                                      length));
+        }
+        return UCS_OK;
+    });
+    wireup(*m_sender, ep, *m_receiver, &received);
+    m_sender->progress(); /* a progress round: the channel is idle again */
+    m_sender->progress();
+    uint64_t transfers0 = counters(*m_sender).transfers;
+
+    for (unsigned sn = 0; sn < 20; ++sn) {
+        sent[0].push_back(make_msg(0, sn, 16));
+        ASSERT_EQ(UCS_OK, send_short(ep, sent[0].back()));
+    }
+    /* The first went alone; the rest wait in the open batch */
+    EXPECT_EQ(transfers0 + 1, counters(*m_sender).transfers);
+
+    /* The flush pushes the batch out without any sender progress */
+    ucs_status_t status = uct_ep_flush(ep, 0, NULL);
+    EXPECT_NE(UCS_ERR_NO_RESOURCE, status) << "room for one batch";
+    EXPECT_EQ(transfers0 + 2, counters(*m_sender).transfers);
+
+    double deadline = now_sec() + wait_timeout_sec();
+    while ((m_received.size() < 20) && (now_sec() < deadline)) {
+        m_receiver->progress();
+    }
+    check_per_ep_order(1, sent);
+}
+
+TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
+{
+    const size_t buffer = 64 * 1024;
+    scoped_env env_buffer("UCX_RSAGG_BUFFER", "64k");
+    entity sender(res());
+    entity receiver(res());
+    size_t delivered = 0;
+    receiver.set_am_handler(AM_ID, [&](void*, size_t, unsigned) {
+        ++delivered;
+        return UCS_OK;
+    });
+    uct_ep_h ep = sender.create_ep_to_iface(receiver);
+    uint64_t header = 0;
+
+    wireup(sender, ep, receiver, &delivered);
+    delivered = 0;
+
+    /* The receiver never progresses: the inner transport fills up, then
+     * rsagg's own buffer, then every send says no room */
+    size_t accepted = 0;
+    ucs_status_t status = UCS_OK;
+    for (unsigned i = 0; (i < 10000000) && (status == UCS_OK); ++i) {
+        status = uct_ep_am_short(ep, AM_ID, ++header, NULL, 0);
+        accepted += (status == UCS_OK);
+        if ((i % 16) == 0) {
+            sender.progress();
+        }
+    }
+    ASSERT_EQ(UCS_ERR_NO_RESOURCE, status) << accepted << " accepted";
+
+    /* More attempts take nothing more and cost no memory */
+    long rss_before = rss_kb();
+    size_t accepted_more = 0;
+    for (unsigned i = 0; i < 1000000; ++i) {
+        accepted_more += (uct_ep_am_short(ep, AM_ID, ++header, NULL, 0) ==
+                          UCS_OK);
+        if ((i % 16) == 0) {
+            sender.progress();
+        }
+    }
+    long growth_kb = rss_kb() - rss_before;
+    EXPECT_LT(growth_kb, 1024) << "RSS grew while sends were refused";
+    EXPECT_LE(accepted_more * 10, buffer) << "accepted beyond the buffer";
+
+    /* Pending: called back once the receiver drains */
+    struct pending : uct_pending_req_t {
+        uct_ep_h ep;
+        int      calls;
+    } req;
+    req.ep    = ep;
+    req.calls = 0;
+    req.func  = [](uct_pending_req_t *self) -> ucs_status_t {
+        pending *p = static_cast<pending*>(self);
+        ++p->calls;
+        return uct_ep_am_short(p->ep, AM_ID, 0, NULL, 0);
+    };
+    status = uct_ep_pending_add(ep, &req, 0);
+    if (status == UCS_OK) {
+        double deadline = now_sec() + wait_timeout_sec();
+        while ((req.calls == 0) || (delivered < accepted + accepted_more)) {
+            ASSERT_LT(now_sec(), deadline)
+                << "delivered " << delivered << " of " << accepted;
+            sender.progress();
+            receiver.progress();
+        }
+    } else {
+        EXPECT_EQ(UCS_ERR_BUSY, status);
+    }
+
+    std::cout << "[ INFO     ] accepted " << accepted << " 8-byte messages "
+              << "before the first UCS_ERR_NO_RESOURCE; RSS growth over 1M "
+              << "refused sends: " << growth_kb << " KB" << std::endl;
+}
+
+TEST_P(rsagg_aggregation_test, ten_thousand_eps_cost_little_memory)
+{
+    const unsigned num_eps = 10000;
+    std::vector<uint8_t> dev_addr   = m_receiver->device_address();
+    std::vector<uint8_t> iface_addr = m_receiver->iface_address();
+    std::vector<uct_ep_h> eps(num_eps);
+    uct_ep_params_t params;
+
+    memset(&params, 0, sizeof(params));
+    params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
+                        UCT_EP_PARAM_FIELD_DEV_ADDR |
+                        UCT_EP_PARAM_FIELD_IFACE_ADDR;
+    params.iface      = m_sender->iface();
+    params.dev_addr   = dev_addr.empty() ? NULL :
+                        (const uct_device_addr_t*)&dev_addr[0];
+    params.iface_addr = (const uct_iface_addr_t*)&iface_addr[0];
+
+    /* The first ep opens the channel, the others only join it */
+    ASSERT_EQ(UCS_OK, uct_ep_create(&params, &eps[0]));
+    struct mallinfo2 before = mallinfo2();
+    for (unsigned i = 1; i < num_eps; ++i) {
+        ASSERT_EQ(UCS_OK, uct_ep_create(&params, &eps[i]));
+    }
+    struct mallinfo2 after = mallinfo2();
+    double per_ep = (double)(after.uordblks - before.uordblks) /
+                    (num_eps - 1);
+
+    EXPECT_EQ(1u, counters(*m_sender).channels);
+    EXPECT_LE(per_ep, 256.0);
+    std::cout << "[ INFO     ] " << per_ep << " bytes of heap per rsagg ep "
+              << "on a shared channel" << std::endl;
+
+    for (unsigned i = 0; i < num_eps; ++i) {
+        uct_ep_destroy(eps[i]);
+    }
+}
+
+TEST_P(rsagg_aggregation_test, peer_of_another_format_version_is_unreachable)
+{
+    std::vector<uint8_t> dev_addr   = m_receiver->device_address();
+    std::vector<uint8_t> iface_addr = m_receiver->iface_address();
+    const uct_device_addr_t *dev = dev_addr.empty() ? NULL :
+                                   (const uct_device_addr_t*)&dev_addr[0];
+
+    ASSERT_GE(iface_addr.size(), 4u);
+    EXPECT_TRUE(uct_iface_is_reachable(m_sender->iface(), dev,
+                                       (uct_iface_addr_t*)&iface_addr[0]));
+
+    ++iface_addr[1]; /* the format version */
+    EXPECT_FALSE(uct_iface_is_reachable(m_sender->iface(), dev,
+                                        (uct_iface_addr_t*)&iface_addr[0]));
+
+    uct_ep_params_t params;
+    uct_ep_h ep;
+    memset(&params, 0, sizeof(params));
+    params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
+                        UCT_EP_PARAM_FIELD_DEV_ADDR |
+                        UCT_EP_PARAM_FIELD_IFACE_ADDR;
+    params.iface      = m_sender->iface();
+    params.dev_addr   = dev;
+    params.iface_addr = (const uct_iface_addr_t*)&iface_addr[0];
+    EXPECT_EQ(UCS_ERR_UNREACHABLE, uct_ep_create(&params, &ep));
+}
+
+TEST_P(rsagg_aggregation_test, bad_config_values_fail_the_open_cleanly)
+{
+    {
+        scoped_env env("UCX_RSAGG_MAX_BATCH", "16");
+        EXPECT_THROW(entity e(res()), std::runtime_error);
+    }
+    {
+        scoped_env env("UCX_RSAGG_BUFFER", "1k");
+        EXPECT_THROW(entity e(res()), std::runtime_error);
+    }
+    {
+        scoped_env env("UCX_RSAGG_MUX", "sideways");
+        EXPECT_THROW(entity e(res()), std::runtime_error);
+    }
+    {
+        scoped_env env("UCX_RSAGG_AGGREGATE", "perhaps");
+        EXPECT_THROW(entity e(res()), std::runtime_error);
+    }
+}
+
+
+/*
+ * Hostile or broken senders: transfers built by hand and sent on the
+ * receiver's inner interface, as a peer with a broken rsagg would.
+ */
+class rsagg_wire_input_test : public rsagg_aggregation_test {
+protected:
+    void SetUp() override
+    {
+        rsagg_aggregation_test::SetUp();
+        if (IsSkipped() || HasFatalFailure()) {
+            return;
+        }
+
+        /* The inner resource: same device, the component of the inner md */
+        resource inner;
+        inner.md_name  = res().md_name.substr(strlen("rsagg_"));
+        inner.tl_name  = inner.md_name;
+        inner.component = inner.md_name;
+        inner.dev_name = res().dev_name;
+        inner.label    = "raw_" + inner.md_name;
+        inner.required = false;
+        m_raw.reset(new entity(inner));
+
+        std::vector<uint8_t> dev_addr   = m_receiver->device_address();
+        std::vector<uint8_t> iface_addr = m_receiver->iface_address();
+        uct_ep_params_t params;
+        memset(&params, 0, sizeof(params));
+        params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
+                            UCT_EP_PARAM_FIELD_DEV_ADDR |
+                            UCT_EP_PARAM_FIELD_IFACE_ADDR;
+        params.iface      = m_raw->iface();
+        params.dev_addr   = dev_addr.empty() ? NULL :
+                            (const uct_device_addr_t*)&dev_addr[0];
+        /* rsagg's address = its 4-byte header + the inner address */
+        params.iface_addr = (const uct_iface_addr_t*)&iface_addr[4];
+        ASSERT_EQ(UCS_OK, uct_ep_create(&params, &m_raw_ep));
+    }
+
+    void TearDown() override
+    {
+        if (m_raw) {
+            uct_ep_destroy(m_raw_ep);
+            m_raw.reset();
+        }
+        rsagg_aggregation_test::TearDown();
+    }
+
+    unsigned progress() override
+    {
+        return rsagg_aggregation_test::progress() + m_raw->progress();
+    }
+
+    void send_raw(uint8_t am_id, const std::vector<uint8_t> &bytes)
+    {
+        send_retry([&] {
+            ssize_t packed = uct_ep_am_bcopy(m_raw_ep, am_id,
+                    [](void *dest, void *arg) -> size_t {
+                        auto *m = (const std::vector<uint8_t>*)arg;
+                        memcpy(dest, &(*m)[0], m->size());
+                        return m->size();
+                    }, (void*)&bytes, 0);
+            return (packed < 0) ? (ucs_status_t)packed : UCS_OK;
+        });
+        uct_ep_flush(m_raw_ep, 0, NULL);
+    }
+
+    /* A valid embedded batch of three messages to AM_ID */
+    std::vector<uint8_t> good_batch()
+    {
+        std::vector<uint8_t> buf(512);
+        ucs_rsagg_builder_t b;
+        EXPECT_EQ(UCS_OK, ucs_rsagg_builder_init(&b, &buf[0], buf.size(), 7));
+        for (unsigned sn = 0; sn < 3; ++sn) {
+            std::vector<uint8_t> msg = make_msg(0, sn, 16);
+            EXPECT_EQ(UCS_OK, ucs_rsagg_builder_add_am(&b, 0, AM_ID, &msg[0],
+                                                       msg.size()));
+        }
+        buf.resize(ucs_rsagg_builder_finish(&b, NULL));
+        return buf;
+    }
+
+    /* Sends 'bytes', then a valid batch as a marker: once the marker's
+     * three messages are in, the receiver has processed 'bytes' too */
+    void send_then_marker(uint8_t am_id, const std::vector<uint8_t> &bytes)
+    {
+        size_t before = m_received.size();
+        send_raw(am_id, bytes);
+        send_raw(UCS_RSAGG_AM_ID_BATCH, good_batch());
+        wait_for([&] { return m_received.size() >= before + 3; }, "marker");
+        EXPECT_EQ(before + 3, m_received.size())
+            << "a malformed transfer delivered something";
+    }
+
+    std::unique_ptr<entity> m_raw;
+    uct_ep_h                m_raw_ep;
+};
+
+
+TEST_P(rsagg_wire_input_test, malformed_transfers_are_dropped_whole)
+{
+    std::vector<uint8_t> good = good_batch();
+    uint64_t malformed0 = counters(*m_receiver).malformed;
+    unsigned cases      = 0;
+
+    /* Truncated at every length: the header's length no longer matches */
+    for (size_t length = 0; length < good.size(); length += 5, ++cases) {
+        send_then_marker(UCS_RSAGG_AM_ID_BATCH,
+                         std::vector<uint8_t>(good.begin(),
+                                              good.begin() + length));
+    }
+
+    /* An am id without a handler, in the last record: nothing of the
+     * transfer is delivered, not even the records before it */
+    {
+        std::vector<uint8_t> buf(512);
+        ucs_rsagg_builder_t b;
+        ucs_rsagg_builder_init(&b, &buf[0], buf.size(), 8);
+        std::vector<uint8_t> msg = make_msg(0, 0, 16);
+        ucs_rsagg_builder_add_am(&b, 0, AM_ID, &msg[0], msg.size());
+        ucs_rsagg_builder_add_am(&b, 0, AM_ID + 1, &msg[0], msg.size());
+        buf.resize(ucs_rsagg_builder_finish(&b, NULL));
+        send_then_marker(UCS_RSAGG_AM_ID_BATCH, buf);
+        ++cases;
+    }
+
+    /* Another format version */
+    {
+        std::vector<uint8_t> bad = good;
+        bad[UCS_RSAGG_HDR_OFF_VERSION] = UCS_RSAGG_WIRE_VERSION + 1;
+        send_then_marker(UCS_RSAGG_AM_ID_BATCH, bad);
+        ++cases;
+    }
+
+    /* Record count that disagrees with the records */
+    {
+        std::vector<uint8_t> bad = good;
+        ucs_rsagg_wire_put16(&bad[UCS_RSAGG_HDR_OFF_COUNT], 4);
+        send_then_marker(UCS_RSAGG_AM_ID_BATCH, bad);
+        ++cases;
+    }
+
+    /* A record whose length runs past the end */
+    {
+        std::vector<uint8_t> bad = good;
+        bad[UCS_RSAGG_HDR_SIZE + 1] = 0xff;
+        send_then_marker(UCS_RSAGG_AM_ID_BATCH, bad);
+        ++cases;
+    }
+
+    /* Out-of-band table without its payload, and garbage control */
+    send_then_marker(UCS_RSAGG_AM_ID_OOB_TABLE, good);
+    send_then_marker(UCS_RSAGG_AM_ID_CTRL, good);
+    cases += 2;
+
+    EXPECT_EQ(malformed0 + cases, counters(*m_receiver).malformed);
+}
+
+TEST_P(rsagg_aggregation_test, put_outside_its_region_is_rejected)
+{
+    const size_t size = 4096;
+    mapped_buffer target(*m_receiver, size);
+    std::vector<uint8_t> zeros(size, 0);
+    target.fill(zeros);
+    remote_key rkey(*m_sender, target);
+    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+
+    if (!(m_sender->attr().cap.flags & UCT_IFACE_FLAG_PUT_SHORT) ||
+        !(m_receiver->md_attr().cap.flags & UCT_MD_FLAG_REG)) {
+        GTEST_SKIP() << "puts are the inner transport's here";
+    }
+
+    uint64_t value = 0x1122334455667788ull;
+    /* Inside: lands once flushed */
+    send_retry([&] {
+        return uct_ep_put_short(ep, &value, sizeof(value), target.addr() + 64,
+                                rkey.rkey());
+    });
+    /* Remote completion: the flush completes once the receiver applied it */
+    ucs_status_t status;
+    double deadline = now_sec() + wait_timeout_sec();
+    while ((status = uct_ep_flush(ep, 0, NULL)) != UCS_OK) {
+        ASSERT_TRUE((status == UCS_INPROGRESS) ||
+                    (status == UCS_ERR_NO_RESOURCE)) << status_str(status);
+        ASSERT_LT(now_sec(), deadline) << "flush";
+        progress();
+    }
+    EXPECT_EQ(0, memcmp(target.ptr() + 64, &value, sizeof(value)));
+
+    /* Straddling the end of the region: nothing written, counted */
+    uint64_t rejected0 = counters(*m_receiver).rejected_puts;
+    send_retry([&] {
+        return uct_ep_put_short(ep, &value, sizeof(value),
+                                target.addr() + size - 4, rkey.rkey());
+    });
+    wait_for([&] {
+        return counters(*m_receiver).rejected_puts > rejected0;
+    }, "the rejection");
+    EXPECT_EQ(rejected0 + 1, counters(*m_receiver).rejected_puts);
+
+    /* The region holds the first put and nothing else */
+    std::vector<uint8_t> expected(size, 0);
+    memcpy(&expected[64], &value, sizeof(value));
+    EXPECT_EQ(-1, first_difference(expected, target.read(0, size)));
+}
+
+
+namespace {
+
+std::vector<agg_param> agg_params()
+{
+    std::vector<agg_param> result;
+    std::vector<resource> resources = rsagg_resources();
+    for (size_t i = 0; i < resources.size(); ++i) {
+        result.push_back(agg_param(resources[i], "embedded"));
+        result.push_back(agg_param(resources[i], "oob"));
+    }
+    return result;
+}
+
+std::string agg_param_name(const testing::TestParamInfo<agg_param> &info)
+{
+    return std::get<0>(info.param).label + "_" + std::get<1>(info.param);
+}
+
+} // namespace
+
+INSTANTIATE_TEST_SUITE_P(rsagg, rsagg_aggregation_test,
+                         testing::ValuesIn(agg_params()), agg_param_name);
+INSTANTIATE_TEST_SUITE_P(rsagg, rsagg_wire_input_test,
+                         testing::ValuesIn(agg_params()), agg_param_name);
+
+} // namespace rsagg_test
