@@ -251,6 +251,17 @@ if [ $opt_build_only = no ]; then
         stage asan-gtest "asan-build" check_in "$asan_build/test/gtest" check
     fi
 
+    # Simulated hosts: network namespaces joined by a bridge, perftest and
+    # the MPI/OpenSHMEM programs with ranks on different hosts, tcp alone
+    # and rsagg over it (needs root, as CI is)
+    if [ "$(id -u)" = 0 ]; then
+        stage netns "build" env RSAGG_RUN="$build/contrib/rsagg-run" \
+            bash "$top/contrib/netns.sh" --timeout 900
+    else
+        note "netns stage skipped: needs root"
+        n_skipped=$((n_skipped + 1))
+    fi
+
     # ---- Extra stages: add new ones here, as -------------------------------
     #   stage NAME "REQUIRED STAGES" COMMAND [ARGS...]
     # COMMAND is a program or a function exported above; it is run with a
