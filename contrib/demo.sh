@@ -4,10 +4,16 @@
 # dependencies and builds (contrib/check.sh --build-only), then measures with
 # ucx_perftest, client and server on 127.0.0.1, each inner transport alone
 # and rsagg over it, and prints a table: test, metric, inner alone, rsagg,
-# rsagg vs inner (ratio for message rates, difference for latencies).
+# rsagg vs inner (ratio for message rates, difference for latencies); UCT
+# rows (-x rsagg) and UCP rows (UCX_TLS=rsagg). Then the aggregation
+# benchmark (contrib/bench.sh: eps x sizes, wire bytes, IB/RoCE wire model)
+# and the MPI/OpenSHMEM small-message rates (contrib/bench-mpi.sh).
 #
-# Usage: contrib/demo.sh [--no-build] [--iters-scale N] [--repeat N]
+# Usage: contrib/demo.sh [--no-build] [--perftest-only] [--iters-scale N]
+#                        [--repeat N]
 #   --no-build       use ./build as it is (no dependency check, no make)
+#   --perftest-only  only the ucx_perftest table (not contrib/bench.sh and
+#                    contrib/bench-mpi.sh after it)
 #   --iters-scale N  multiply every benchmark's iteration count by N (1)
 #   --repeat N       run every measurement N times, report the median (3)
 #
@@ -27,11 +33,13 @@ port=${DEMO_PORT:-13500}
 run_timeout=${DEMO_TIMEOUT:-120}
 
 opt_build=yes
+opt_extra=yes
 iters_scale=1
 repeat=3
 while [ $# -gt 0 ]; do
     case $1 in
     --no-build)    opt_build=no ;;
+    --perftest-only) opt_extra=no ;;
     --iters-scale) iters_scale=${2:?--iters-scale needs a number}; shift ;;
     --repeat)      repeat=${2:?--repeat needs a number}; shift ;;
     -h|--help)     sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -120,11 +128,24 @@ n_failed=0
 # bench NAME METRIC INNER_TL DEVICE PERFTEST_ARGS...
 #   One row of the table: the same ucx_perftest run with the inner transport
 #   alone and with rsagg over it (UCX_RSAGG_TL=INNER_TL, same device).
+#   DEVICE "ucp": a UCP test, UCX_TLS=INNER_TL against UCX_TLS=rsagg.
 #   METRIC: lat (median latency, usec) or mr (overall message rate, msg/s).
 bench() {
     local name=$1 metric=$2 tl=$3 dev=$4 field csv run slug fmt
     local inner=FAIL rsagg=FAIL cmp=- inner_runs=() rsagg_runs=()
+    local inner_wrap inner_args rsagg_wrap rsagg_args
     shift 4
+    if [ "$dev" = ucp ]; then
+        inner_wrap=(env UCX_TLS="$tl")
+        inner_args=()
+        rsagg_wrap=(env UCX_TLS=rsagg UCX_RSAGG_TL="$tl" "$rsagg_run")
+        rsagg_args=()
+    else
+        inner_wrap=(env)
+        inner_args=(-x "$tl" -d "$dev")
+        rsagg_wrap=(env UCX_RSAGG_TL="$tl" "$rsagg_run")
+        rsagg_args=(-x rsagg -d "$dev")
+    fi
     case $metric in
     lat) field=2 ;;
     mr)  field=8 ;;
@@ -137,14 +158,13 @@ bench() {
     for run in $(seq "$repeat"); do
         note "$name: $tl alone (run $run/$repeat)"
         next_port
-        csv=$(perftest "$out/$slug.inner.$run.log" env -- \
-                  -x "$tl" -d "$dev" "$@") &&
+        csv=$(perftest "$out/$slug.inner.$run.log" "${inner_wrap[@]}" -- \
+                  "${inner_args[@]}" "$@") &&
             inner_runs+=("$(echo "$csv" | cut -d, -f$field)")
         note "$name: rsagg over $tl (run $run/$repeat)"
         next_port
-        csv=$(perftest "$out/$slug.rsagg.$run.log" \
-                  env UCX_RSAGG_TL="$tl" "$rsagg_run" -- \
-                  -x rsagg -d "$dev" "$@") &&
+        csv=$(perftest "$out/$slug.rsagg.$run.log" "${rsagg_wrap[@]}" -- \
+                  "${rsagg_args[@]}" "$@") &&
             rsagg_runs+=("$(echo "$csv" | cut -d, -f$field)")
     done
     # One failed run fails the cell: a failure is a result, not noise
@@ -189,6 +209,10 @@ bench "am_lat tcp"    lat    tcp   lo      -t am_lat -s 8 -n "$(iters 20000)"
 bench "am_bw tcp"     mr     tcp   lo      -t am_bw  -s 8 -n "$(iters 200000)"
 bench "am_lat posix"  lat    posix memory  -t am_lat -s 8 -n "$(iters 100000)"
 bench "am_bw posix"   mr     posix memory  -t am_bw  -s 8 -n "$(iters 1000000)"
+bench "put_bw tcp"    mr     tcp   lo      -t put_bw -s 8 -n "$(iters 200000)"
+bench "tag_lat tcp"   lat    tcp   ucp     -t tag_lat -s 8 -n "$(iters 20000)"
+bench "tag_bw tcp"    mr     tcp   ucp     -t tag_bw -s 8 -n "$(iters 200000)"
+bench "tag_bw posix"  mr     posix ucp     -t tag_bw -s 8 -n "$(iters 1000000)"
 # -----------------------------------------------------------------------------
 
 csv=$out/results.csv
@@ -204,6 +228,18 @@ for row in "${results[@]}"; do
 done
 echo
 note "results in $csv, logs in $out"
+
+# The aggregation benchmark on UCT (eps x sizes x inner transports, wire
+# bytes, IB/RoCE wire model) and the MPI/OpenSHMEM small-message rates
+if [ "$opt_extra" = yes ]; then
+    echo
+    RSAGG_BUILD_DIR=$build bash "$top/contrib/bench.sh" \
+        --csv "$out/uctbench.csv" || n_failed=$((n_failed + 1))
+    echo
+    RSAGG_RUN=$rsagg_run bash "$top/contrib/bench-mpi.sh" --inner tcp ||
+        n_failed=$((n_failed + 1))
+fi
+
 if [ $n_failed -gt 0 ]; then
     note "$n_failed of ${#results[@]} benchmarks failed"
     exit 1
