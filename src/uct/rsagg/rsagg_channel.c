@@ -150,6 +150,7 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     /* Out-of-band tables and payloads are paired by seq at the receiver,
      * among those of all its senders: start each channel somewhere else */
     channel->seq            = ucs_generate_uuid((uintptr_t)channel);
+    channel->direct_epoch   = iface->progress_epoch - 1;
     channel->iface          = iface;
     channel->refcount       = 1;
     channel->status         = UCS_OK;
@@ -431,7 +432,6 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
         return 0;
     }
 
-    channel->busy = 0;
     ucs_list_del(&channel->dispatch);
     ucs_list_head_init(&channel->dispatch);
 
@@ -703,13 +703,14 @@ static ucs_status_t uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel
 
 /* A message goes out alone when the channel is idle (nothing batched, nothing
  * sent since the last progress): a lone message never waits for a batch.
- * Right after such a send, further messages are batched. */
+ * Right after such a send, further messages are batched. "Since the last
+ * progress" is an epoch compare, so a direct send costs no list operation. */
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_channel_send_direct(uct_rsagg_channel_t *channel)
 {
     return !channel->iface->config.aggregate ||
-           (!channel->busy && (channel->open == NULL) &&
-            ucs_queue_is_empty(&channel->queued));
+           ((channel->direct_epoch != channel->iface->progress_epoch) &&
+            (channel->open == NULL) && ucs_queue_is_empty(&channel->queued));
 }
 
 static UCS_F_ALWAYS_INLINE void
@@ -722,10 +723,7 @@ uct_rsagg_channel_sent_direct(uct_rsagg_channel_t *channel, size_t length)
     ++iface->counters.transfers;
     iface->counters.bytes       += length;
     iface->counters.inner_bytes += length;
-    if (iface->config.aggregate) {
-        channel->busy = 1;
-        uct_rsagg_channel_schedule(channel);
-    }
+    channel->direct_epoch        = iface->progress_epoch;
 }
 
 ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
@@ -913,8 +911,8 @@ ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
     if (idle) {
         /* A lone put leaves at once, as a one-record transfer: the inner
          * transport has no put of its own to send it alone */
-        channel->active = 0;
-        channel->busy   = 1;
+        channel->active       = 0;
+        channel->direct_epoch = channel->iface->progress_epoch;
         uct_rsagg_channel_flush_batches(channel);
     }
     return UCS_OK;

@@ -66,7 +66,8 @@ typedef struct uct_rsagg_channel {
     unsigned                   num_batches;  /* Allocated buffers */
     unsigned                   max_batches;  /* UCX_RSAGG_BUFFER / batch */
     uint32_t                   seq;
-    uint8_t                    busy;         /* Sent since last progress */
+    uint32_t                   direct_epoch; /* Progress epoch of the last
+                                                message sent alone */
     uint8_t                    active;       /* Appended since progress */
 } uct_rsagg_channel_t;
 

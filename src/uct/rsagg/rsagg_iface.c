@@ -536,6 +536,8 @@ static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
     uct_rsagg_channel_t *channel, *tmp;
     unsigned count = 0;
 
+    ++iface->progress_epoch;
+
     if (ucs_unlikely(uct_rsagg_peer_has_work(iface))) {
         count += uct_rsagg_peer_progress(iface);
     }
@@ -723,6 +725,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
                                 params->rx_headroom : 0;
     memset(&self->counters, 0, sizeof(self->counters));
     self->next_channel_id     = 1;
+    self->progress_epoch      = 0;
     self->ret_addr            = NULL;
     self->put_aggregate       = 0;
     self->version_warned      = 0;

@@ -82,6 +82,7 @@ struct uct_rsagg_iface {
     ucs_list_link_t            peer_dispatch;/* Peers with replies queued */
     ucs_queue_head_t           peer_deferred;/* Replies not yet addressed */
     uint32_t                   next_channel_id;
+    uint32_t                   progress_epoch; /* Progress calls so far */
     size_t                     rx_headroom;
     ucs_list_link_t            oob_payloads; /* Waiting for their table */
     unsigned                   num_oob_payloads;
