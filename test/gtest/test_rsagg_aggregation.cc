@@ -558,7 +558,9 @@ protected:
             ssize_t packed = uct_ep_am_bcopy(m_raw_ep, am_id,
                     [](void *dest, void *arg) -> size_t {
                         auto *m = (const std::vector<uint8_t>*)arg;
-                        memcpy(dest, &(*m)[0], m->size());
+                        if (!m->empty()) {
+                            memcpy(dest, m->data(), m->size());
+                        }
                         return m->size();
                     }, (void*)&bytes, 0);
             return (packed < 0) ? (ucs_status_t)packed : UCS_OK;

@@ -864,11 +864,15 @@ ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
     }
     ucs_assert(status == UCS_OK);
 
-    memcpy(data, header, header_length);
-    data += header_length;
+    if (header_length > 0) { /* header may be NULL then */
+        memcpy(data, header, header_length);
+        data += header_length;
+    }
     for (i = 0; i < iovcnt; ++i) {
         iov_length = uct_iov_get_length(&iov[i]);
-        memcpy(data, iov[i].buffer, iov_length);
+        if (iov_length > 0) {
+            memcpy(data, iov[i].buffer, iov_length);
+        }
         data += iov_length;
     }
     status = ucs_rsagg_builder_commit(&channel->builder, length);

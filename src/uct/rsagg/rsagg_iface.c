@@ -208,7 +208,7 @@ static void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface,
         if (ucs_likely(rec.kind == UCS_RSAGG_REC_KIND_AM)) {
             uct_iface_invoke_am(&iface->super, rec.am_id, (void*)rec.payload,
                                 rec.length, 0);
-        } else {
+        } else if (rec.length > 0) {
             /* Checked against its region by the validation */
             memcpy((void*)(uintptr_t)rec.put_addr, rec.payload, rec.length);
         }
