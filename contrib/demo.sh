@@ -129,6 +129,8 @@ n_failed=0
 #   One row of the table: the same ucx_perftest run with the inner transport
 #   alone and with rsagg over it (UCX_RSAGG_TL=INNER_TL, same device).
 #   DEVICE "ucp": a UCP test, UCX_TLS=INNER_TL against UCX_TLS=rsagg.
+#   RSAGG_ENV (variable, word list): extra environment of the rsagg side,
+#   e.g. UCX_RSAGG_AGGREGATE=n for the pass-through rows.
 #   METRIC: lat (median latency, usec) or mr (overall message rate, msg/s).
 bench() {
     local name=$1 metric=$2 tl=$3 dev=$4 field csv run slug fmt
@@ -138,12 +140,13 @@ bench() {
     if [ "$dev" = ucp ]; then
         inner_wrap=(env UCX_TLS="$tl")
         inner_args=()
-        rsagg_wrap=(env UCX_TLS=rsagg UCX_RSAGG_TL="$tl" "$rsagg_run")
+        rsagg_wrap=(env UCX_TLS=rsagg UCX_RSAGG_TL="$tl" ${RSAGG_ENV:-}
+                    "$rsagg_run")
         rsagg_args=()
     else
         inner_wrap=(env)
         inner_args=(-x "$tl" -d "$dev")
-        rsagg_wrap=(env UCX_RSAGG_TL="$tl" "$rsagg_run")
+        rsagg_wrap=(env UCX_RSAGG_TL="$tl" ${RSAGG_ENV:-} "$rsagg_run")
         rsagg_args=(-x rsagg -d "$dev")
     fi
     case $metric in
@@ -205,6 +208,16 @@ iters() {
 
 # ---- Benchmarks: append rows here ------------------------------------------
 #     NAME            METRIC TL    DEVICE  UCX_PERFTEST ARGS
+# Pass-through (UCX_RSAGG_AGGREGATE=n): what the wrapping alone costs
+RSAGG_ENV=UCX_RSAGG_AGGREGATE=n \
+bench "am_lat tcp pt" lat    tcp   lo      -t am_lat -s 8 -n "$(iters 20000)"
+RSAGG_ENV=UCX_RSAGG_AGGREGATE=n \
+bench "am_bw tcp pt"  mr     tcp   lo      -t am_bw  -s 8 -n "$(iters 200000)"
+RSAGG_ENV=UCX_RSAGG_AGGREGATE=n \
+bench "am_lat posix pt" lat  posix memory  -t am_lat -s 8 -n "$(iters 100000)"
+RSAGG_ENV=UCX_RSAGG_AGGREGATE=n \
+bench "am_bw posix pt" mr    posix memory  -t am_bw  -s 8 -n "$(iters 1000000)"
+# Aggregating (the default)
 bench "am_lat tcp"    lat    tcp   lo      -t am_lat -s 8 -n "$(iters 20000)"
 bench "am_bw tcp"     mr     tcp   lo      -t am_bw  -s 8 -n "$(iters 200000)"
 bench "am_lat posix"  lat    posix memory  -t am_lat -s 8 -n "$(iters 100000)"
