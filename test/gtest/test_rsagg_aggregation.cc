@@ -415,6 +415,69 @@ TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
               << "refused sends: " << growth_kb << " KB" << std::endl;
 }
 
+/* UCP queues its flush as a pending request: that flush must not be refused
+ * because of requests queued after it (that livelocked an MPI job) */
+TEST_P(rsagg_aggregation_test, pending_flush_is_not_blocked_by_later_requests)
+{
+    scoped_env env_buffer("UCX_RSAGG_BUFFER", "16k");
+    entity sender(res());
+    entity receiver(res());
+    size_t delivered = 0;
+    receiver.set_am_handler(AM_ID, [&](void*, size_t, unsigned) {
+        ++delivered;
+        return UCS_OK;
+    });
+    uct_ep_h ep = sender.create_ep_to_iface(receiver);
+    wireup(sender, ep, receiver, &delivered);
+
+    /* No room: the receiver does not progress yet */
+    ucs_status_t status = UCS_OK;
+    for (unsigned i = 0; (i < 10000000) && (status == UCS_OK); ++i) {
+        status = uct_ep_am_short(ep, AM_ID, i, NULL, 0);
+    }
+    ASSERT_EQ(UCS_ERR_NO_RESOURCE, status);
+
+    struct request : uct_pending_req_t {
+        uct_ep_h     ep;
+        bool         flush;
+        ucs_status_t status;
+        int          calls;
+    };
+    request flush_req, send_req;
+    flush_req.ep = send_req.ep = ep;
+    flush_req.flush = true;
+    send_req.flush  = false;
+    flush_req.calls = send_req.calls = 0;
+    flush_req.status = send_req.status = UCS_ERR_NO_RESOURCE;
+    flush_req.func = send_req.func = [](uct_pending_req_t *self) {
+        request *r = static_cast<request*>(self);
+        ++r->calls;
+        r->status  = r->flush ? uct_ep_flush(r->ep, 0, NULL) :
+                     uct_ep_am_short(r->ep, AM_ID, 0, NULL, 0);
+        return (r->status == UCS_ERR_NO_RESOURCE) ? r->status : UCS_OK;
+    };
+    status = uct_ep_pending_add(ep, &flush_req, 0);
+    if (status == UCS_ERR_BUSY) {
+        GTEST_SKIP() << "room came back before the requests could queue";
+    }
+    ASSERT_EQ(UCS_OK, status);
+    ASSERT_EQ(UCS_OK, uct_ep_pending_add(ep, &send_req, 0));
+
+    double deadline = now_sec() + wait_timeout_sec();
+    while ((flush_req.status == UCS_ERR_NO_RESOURCE) ||
+           (send_req.status == UCS_ERR_NO_RESOURCE)) {
+        ASSERT_LT(now_sec(), deadline)
+            << "flush called " << flush_req.calls << " times, last "
+            << status_str(flush_req.status) << "; send called "
+            << send_req.calls << " times";
+        sender.progress();
+        receiver.progress();
+    }
+    EXPECT_FALSE(UCS_STATUS_IS_ERR(flush_req.status))
+        << status_str(flush_req.status);
+    EXPECT_EQ(UCS_OK, send_req.status);
+}
+
 TEST_P(rsagg_aggregation_test, ten_thousand_eps_cost_little_memory)
 {
     const unsigned num_eps = 10000;

@@ -346,7 +346,9 @@ static ucs_status_t uct_rsagg_channel_dispatch(uct_rsagg_channel_t *channel,
             ucs_list_add_tail(&channel->pending_eps, &ep->pending_list);
         }
 
-        status = req->func(req);
+        channel->dispatch_ep = ep;
+        status               = req->func(req);
+        channel->dispatch_ep = NULL;
         if (status == UCS_OK) {
             ++(*count_p);
             continue;

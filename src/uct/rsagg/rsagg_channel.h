@@ -44,6 +44,7 @@ typedef struct uct_rsagg_channel {
     int                        inner_req_armed;
     int                        in_dispatch;
     int                        in_inner_cb;  /* In inner_req's callback */
+    uct_rsagg_ep_t             *dispatch_ep; /* Whose request is running */
     int                        shared;       /* Found by peer address */
     int                        closing;      /* No ep left, still sending */
     ucs_status_t               status;       /* Error of the inner ep */

@@ -269,8 +269,11 @@ ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
     ucs_status_t status;
 
-    if (!ucs_queue_is_empty(&ep->pending_q) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
-        /* Requests of this ep are still waiting: not flushed yet */
+    /* Requests of this ep still waiting: not flushed yet. Unless this flush
+     * is itself the ep's pending request being dispatched: what is queued
+     * then came after it. */
+    if (!ucs_queue_is_empty(&ep->pending_q) &&
+        (ep->channel->dispatch_ep != ep) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
         return UCS_ERR_NO_RESOURCE;
     }
 
