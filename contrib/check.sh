@@ -251,6 +251,10 @@ if [ $opt_build_only = no ]; then
         stage asan-gtest "asan-build" check_in "$asan_build/test/gtest" check
     fi
 
+    # Every ucx_perftest test over rsagg, inner tcp and posix
+    stage perftest "build" bash "$top/contrib/perftest-check.sh" \
+        --launcher "$build/contrib/rsagg-run"
+
     # Simulated hosts: network namespaces joined by a bridge, perftest and
     # the MPI/OpenSHMEM programs with ranks on different hosts, tcp alone
     # and rsagg over it (needs root, as CI is)
