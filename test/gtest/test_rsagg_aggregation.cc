@@ -83,6 +83,7 @@ protected:
     {
         RSAGG_SKIP_IF_ABSENT(res());
         m_mux.reset(new scoped_env("UCX_RSAGG_MUX", std::get<1>(GetParam())));
+        m_aggregate.reset(new scoped_env("UCX_RSAGG_AGGREGATE", "y"));
         m_sender.reset(new entity(res()));
         m_receiver.reset(new entity(res()));
         if (!(m_sender->attr().cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE)) {
@@ -103,6 +104,7 @@ protected:
         m_sender.reset();
         m_receiver.reset();
         m_mux.reset();
+        m_aggregate.reset();
     }
 
     const resource &res() const { return std::get<0>(GetParam()); }
@@ -189,6 +191,7 @@ protected:
     }
 
     std::unique_ptr<scoped_env>       m_mux;
+    std::unique_ptr<scoped_env>       m_aggregate;
     std::unique_ptr<entity>           m_sender;
     std::unique_ptr<entity>           m_receiver;
     std::vector<std::vector<uint8_t> > m_received;

@@ -277,6 +277,7 @@ void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel)
 {
     if (ucs_list_is_empty(&channel->dispatch)) {
         ucs_list_add_tail(&channel->iface->dispatch, &channel->dispatch);
+        uct_rsagg_iface_request_progress(channel->iface);
     }
 }
 

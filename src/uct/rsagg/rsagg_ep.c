@@ -69,6 +69,24 @@ ucs_status_t uct_rsagg_ep_am_short(uct_ep_h tl_ep, uint8_t id, uint64_t header,
                                       length);
 }
 
+/* Pass-through (UCX_RSAGG_AGGREGATE=n): the inner operation and nothing else */
+ucs_status_t uct_rsagg_ep_am_short_pt(uct_ep_h tl_ep, uint8_t id,
+                                      uint64_t header, const void *payload,
+                                      unsigned length)
+{
+    UCT_RSAGG_CHECK_AM_ID(id);
+    return uct_ep_am_short(UCT_RSAGG_EP_INNER(tl_ep), id, header, payload,
+                           length);
+}
+
+ssize_t uct_rsagg_ep_am_bcopy_pt(uct_ep_h tl_ep, uint8_t id,
+                                 uct_pack_callback_t pack_cb, void *arg,
+                                 unsigned flags)
+{
+    UCT_RSAGG_CHECK_AM_ID(id);
+    return uct_ep_am_bcopy(UCT_RSAGG_EP_INNER(tl_ep), id, pack_cb, arg, flags);
+}
+
 ucs_status_t uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id,
                                        const uct_iov_t *iov, size_t iovcnt)
 {

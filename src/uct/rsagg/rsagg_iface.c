@@ -545,12 +545,42 @@ static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
     ucs_list_for_each_safe(channel, tmp, &iface->dispatch, dispatch) {
         count += uct_rsagg_channel_progress(channel);
     }
+
+    if (!ucs_list_is_empty(&iface->dispatch) ||
+        uct_rsagg_peer_has_work(iface)) {
+        uct_rsagg_iface_request_progress(iface);
+    }
     return count;
 }
 
 static unsigned uct_rsagg_iface_progress_cb(void *arg)
 {
     return uct_rsagg_iface_progress_own(arg);
+}
+
+static unsigned uct_rsagg_iface_oneshot_cb(void *arg)
+{
+    uct_rsagg_iface_t *iface = arg;
+
+    iface->oneshot_id = UCS_CALLBACKQ_ID_NULL;
+    return uct_rsagg_iface_progress_own(iface);
+}
+
+/* Aggregating, rsagg's progress runs on every worker progress (it is what
+ * ends batches). In pass-through it is needed only now and then (pending
+ * dispatch, replies), so it is requested then, and a pass-through iface
+ * adds nothing to the worker's progress loop otherwise. */
+void uct_rsagg_iface_request_progress(uct_rsagg_iface_t *iface)
+{
+    if (iface->config.aggregate ||
+        (iface->oneshot_id != UCS_CALLBACKQ_ID_NULL)) {
+        return;
+    }
+
+    uct_worker_progress_register_safe(&iface->super.worker->super,
+                                      uct_rsagg_iface_oneshot_cb, iface,
+                                      UCS_CALLBACKQ_FLAG_ONESHOT,
+                                      &iface->oneshot_id);
 }
 
 static unsigned uct_rsagg_iface_progress(uct_iface_h tl_iface)
@@ -569,8 +599,10 @@ static void uct_rsagg_iface_progress_enable(uct_iface_h tl_iface,
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
 
     uct_iface_progress_enable(iface->inner, flags);
-    uct_base_iface_progress_enable_cb(&iface->super,
-                                      uct_rsagg_iface_progress_cb, flags);
+    if (iface->config.aggregate) {
+        uct_base_iface_progress_enable_cb(&iface->super,
+                                          uct_rsagg_iface_progress_cb, flags);
+    }
 }
 
 static void uct_rsagg_iface_progress_disable(uct_iface_h tl_iface,
@@ -726,6 +758,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     memset(&self->counters, 0, sizeof(self->counters));
     self->next_channel_id     = 1;
     self->progress_epoch      = 0;
+    self->oneshot_id          = UCS_CALLBACKQ_ID_NULL;
     self->ret_addr            = NULL;
     self->put_aggregate       = 0;
     self->version_warned      = 0;
@@ -845,6 +878,12 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         }
     }
 
+    if (!self->config.aggregate) {
+        /* Nothing to batch: the shortest path to the inner transport */
+        self->super.super.ops.ep_am_short = uct_rsagg_ep_am_short_pt;
+        self->super.super.ops.ep_am_bcopy = uct_rsagg_ep_am_bcopy_pt;
+    }
+
     ucs_debug("rsagg iface %p over %s/%s (inner iface %p)", self,
               resource->tl_name, resource->dev_name, self->inner);
     return UCS_OK;
@@ -863,6 +902,10 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
 
     uct_base_iface_progress_disable(&self->super.super,
                                     UCT_PROGRESS_SEND | UCT_PROGRESS_RECV);
+    if (self->oneshot_id != UCS_CALLBACKQ_ID_NULL) {
+        uct_worker_progress_unregister_safe(&self->super.worker->super,
+                                            &self->oneshot_id);
+    }
 
     ucs_list_for_each_safe(channel, tmp, &self->channels, list) {
         if (!channel->closing) {

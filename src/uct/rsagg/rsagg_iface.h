@@ -83,6 +83,8 @@ struct uct_rsagg_iface {
     ucs_queue_head_t           peer_deferred;/* Replies not yet addressed */
     uint32_t                   next_channel_id;
     uint32_t                   progress_epoch; /* Progress calls so far */
+    uct_worker_cb_id_t         oneshot_id;   /* Pass-through: progress
+                                                requested on demand */
     size_t                     rx_headroom;
     ucs_list_link_t            oob_payloads; /* Waiting for their table */
     unsigned                   num_oob_payloads;
@@ -108,6 +110,9 @@ uct_rsagg_iface_md(uct_rsagg_iface_t *iface)
 {
     return ucs_derived_of(iface->super.md, uct_rsagg_md_t);
 }
+
+/* rsagg's own progress is needed (a channel or a reply waits) */
+void uct_rsagg_iface_request_progress(uct_rsagg_iface_t *iface);
 
 /* Checks a peer's rsagg address header; logs once per iface on mismatch */
 ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,

@@ -177,6 +177,7 @@ static ucs_status_t uct_rsagg_peer_send_reply(uct_rsagg_iface_t *iface,
     ucs_queue_push(&peer->replies, &reply->queue);
     if (ucs_list_is_empty(&peer->dispatch)) {
         ucs_list_add_tail(&iface->peer_dispatch, &peer->dispatch);
+        uct_rsagg_iface_request_progress(iface);
     }
     return UCS_OK;
 }
@@ -201,6 +202,7 @@ ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
     deferred->ret_addr_len = ret_addr_len;
     memcpy(deferred->ret_addr, ret_addr, ret_addr_len);
     ucs_queue_push(&iface->peer_deferred, &deferred->queue);
+    uct_rsagg_iface_request_progress(iface);
     return UCS_OK;
 }
 
