@@ -196,6 +196,14 @@ static void uct_rsagg_iface_malformed(uct_rsagg_iface_t *iface, size_t length,
     iface->malformed_warned = 1;
 }
 
+/* A transfer the validator refused, with the validator's reason */
+static void uct_rsagg_iface_rejected(uct_rsagg_iface_t *iface, size_t length,
+                                     const ucs_rsagg_error_t *err)
+{
+    uct_rsagg_iface_malformed(iface, length, ucs_rsagg_reason_str(err->reason),
+                              err->offset, err->value);
+}
+
 /* Deliver a validated transfer, in order */
 static void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface,
                                     ucs_rsagg_iter_t *iter)
@@ -232,9 +240,7 @@ static ucs_status_t uct_rsagg_iface_batch_handler(void *arg, void *data,
     uct_rsagg_iface_policy(iface, &policy);
     status = ucs_rsagg_batch_validate(data, length, &policy, &iter, &err);
     if (ucs_unlikely(status != UCS_OK)) {
-        uct_rsagg_iface_malformed(iface, length,
-                                  ucs_rsagg_reason_str(err.reason),
-                                  err.offset, err.value);
+        uct_rsagg_iface_rejected(iface, length, &err);
         return UCS_OK;
     }
 
@@ -300,9 +306,7 @@ static ucs_status_t uct_rsagg_iface_oob_payload_handler(void *arg, void *data,
 
     if (ucs_rsagg_hdr_peek(data, length, UCS_RSAGG_MSG_OOB_PAYLOAD, &info,
                            &err) != UCS_OK) {
-        uct_rsagg_iface_malformed(iface, length,
-                                  ucs_rsagg_reason_str(err.reason),
-                                  err.offset, err.value);
+        uct_rsagg_iface_rejected(iface, length, &err);
         return UCS_OK;
     }
 
@@ -359,9 +363,7 @@ static ucs_status_t uct_rsagg_iface_oob_table_handler(void *arg, void *data,
 
     if (ucs_rsagg_hdr_peek(data, length, UCS_RSAGG_MSG_OOB_TABLE, &info,
                            &err) != UCS_OK) {
-        uct_rsagg_iface_malformed(iface, length,
-                                  ucs_rsagg_reason_str(err.reason),
-                                  err.offset, err.value);
+        uct_rsagg_iface_rejected(iface, length, &err);
         return UCS_OK;
     }
 
@@ -398,9 +400,7 @@ static ucs_status_t uct_rsagg_iface_ctrl_handler(void *arg, void *data,
 
     status = ucs_rsagg_ctrl_unpack(data, length, &ctrl, &err);
     if (status != UCS_OK) {
-        uct_rsagg_iface_malformed(iface, length,
-                                  ucs_rsagg_reason_str(err.reason),
-                                  err.offset, err.value);
+        uct_rsagg_iface_rejected(iface, length, &err);
         return UCS_OK;
     }
 
