@@ -143,10 +143,12 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     }
 
     channel->id             = iface->next_channel_id++;
+    /* At least two: the open batch, and a spare for the next one (or for a
+     * message too large for a batch) */
     channel->max_batches    = ucs_max(iface->config.buffer /
                                       (iface->config.max_batch *
                                        ((iface->config.mux ==
-                                         UCT_RSAGG_MUX_OOB) ? 2 : 1)), 1);
+                                         UCT_RSAGG_MUX_OOB) ? 2 : 1)), 2);
     /* Out-of-band tables and payloads are paired by seq at the receiver,
      * among those of all its senders: start each channel somewhere else */
     channel->seq            = ucs_generate_uuid((uintptr_t)channel);
@@ -507,7 +509,12 @@ static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
 {
     ucs_status_t status;
 
-    if (batch->payload == NULL) {
+    if (batch->raw_id >= 0) {
+        /* A message too large for a batch that had to wait its turn */
+        status = uct_rsagg_channel_send_msg(channel, batch->raw_id,
+                                            uct_rsagg_channel_pack_batch,
+                                            batch);
+    } else if (batch->payload == NULL) {
         status = uct_rsagg_channel_send_msg(channel, UCS_RSAGG_AM_ID_BATCH,
                                             uct_rsagg_channel_pack_batch,
                                             batch);
@@ -606,32 +613,52 @@ ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
 }
 
 /* Get a buffer for a new open batch, within UCX_RSAGG_BUFFER */
+/* A batch buffer from the spares, or a new one within UCX_RSAGG_BUFFER */
+static uct_rsagg_batch_t *
+uct_rsagg_channel_get_buffer(uct_rsagg_channel_t *channel)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+    int oob                  = (iface->config.mux == UCT_RSAGG_MUX_OOB);
+    size_t size;
+    uct_rsagg_batch_t *batch;
+
+    if (!ucs_queue_is_empty(&channel->free)) {
+        return ucs_queue_pull_elem_non_empty(&channel->free,
+                                             uct_rsagg_batch_t, queue);
+    }
+
+    if (channel->num_batches >= channel->max_batches) {
+        return NULL;
+    }
+
+    /* Out-of-band: table and payload, each up to one inner message; and
+     * room for one message too large for a batch, to queue it */
+    size  = ucs_max((oob ? 2 : 1) * iface->config.max_batch,
+                    iface->config.max_bcopy);
+    batch = ucs_malloc(sizeof(*batch) + size, "rsagg_batch");
+    if (batch == NULL) {
+        ucs_error("rsagg: failed to allocate a batch of %zu bytes", size);
+        return NULL;
+    }
+    ++channel->num_batches;
+    return batch;
+}
+
 static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
 {
     uct_rsagg_iface_t *iface = channel->iface;
     size_t size              = iface->config.max_batch;
-    int oob                  = (iface->config.mux == UCT_RSAGG_MUX_OOB);
     uct_rsagg_batch_t *batch;
     ucs_status_t status;
 
-    if (!ucs_queue_is_empty(&channel->free)) {
-        batch = ucs_queue_pull_elem_non_empty(&channel->free,
-                                              uct_rsagg_batch_t, queue);
-    } else if (channel->num_batches < channel->max_batches) {
-        /* Out-of-band: table and payload, each up to one inner message */
-        batch = ucs_malloc(sizeof(*batch) + (oob ? 2 : 1) * size,
-                           "rsagg_batch");
-        if (batch == NULL) {
-            ucs_error("rsagg: failed to allocate a batch of %zu bytes", size);
-            return UCS_ERR_NO_MEMORY;
-        }
-        ++channel->num_batches;
-    } else {
+    batch = uct_rsagg_channel_get_buffer(channel);
+    if (batch == NULL) {
         return UCS_ERR_NO_RESOURCE;
     }
 
     batch->payload_sent = 0;
-    if (oob) {
+    batch->raw_id       = -1;
+    if (iface->config.mux == UCT_RSAGG_MUX_OOB) {
         batch->payload = batch->data + size;
         status = ucs_rsagg_builder_init_oob(&channel->builder, batch->data,
                                             size, batch->payload, size,
@@ -682,26 +709,53 @@ uct_rsagg_channel_appended(uct_rsagg_channel_t *channel, size_t length)
     uct_rsagg_channel_schedule(channel);
 }
 
-/* Before an am_bcopy packs anything: make sure that whatever it packs (at
- * most config.max_bcopy bytes) can be taken, since a pack callback may have
- * effects and must not run for a message that then fails */
-static ucs_status_t uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel,
-                                                    uint32_t ep_id)
+static int uct_rsagg_channel_has_spare(uct_rsagg_channel_t *channel)
 {
+    return !ucs_queue_is_empty(&channel->free) ||
+           (channel->num_batches < channel->max_batches);
+}
+
+/* Before a message is packed: make sure that what is packed (at most
+ * max_len bytes) can be taken, since a pack callback may have effects and
+ * must not run for a message that then fails. Either it fits the open
+ * batch, or a spare buffer is at hand (a new batch, or the queue slot of a
+ * message too large for a batch). */
+static ucs_status_t uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel,
+                                                    uint32_t ep_id,
+                                                    size_t max_len, int put)
+{
+    ssize_t room;
+
     if (channel->open == NULL) {
         return uct_rsagg_channel_make_room(channel);
     }
 
-    if ((ucs_rsagg_builder_am_max_length(&channel->builder, ep_id) >=
-         (ssize_t)channel->iface->config.max_bcopy) ||
-        !ucs_queue_is_empty(&channel->free) ||
-        (channel->num_batches < channel->max_batches) ||
-        (uct_rsagg_channel_send_queued(channel) == UCS_OK)) {
+    room = put ? ucs_rsagg_builder_put_max_length(&channel->builder, ep_id) :
+                 ucs_rsagg_builder_am_max_length(&channel->builder, ep_id);
+    if ((room >= (ssize_t)max_len) || uct_rsagg_channel_has_spare(channel)) {
+        return UCS_OK;
+    }
+
+    /* What the inner ep takes now frees buffers */
+    if ((uct_rsagg_channel_send_queued(channel) == UCS_OK) &&
+        uct_rsagg_channel_has_spare(channel)) {
         return UCS_OK;
     }
 
     uct_rsagg_channel_arm(channel);
     return UCS_ERR_NO_RESOURCE;
+}
+
+/* After reserve_bcopy: the open batch to append to (a spare becomes it) */
+static UCS_F_ALWAYS_INLINE void
+uct_rsagg_channel_reserved_open(uct_rsagg_channel_t *channel)
+{
+    ucs_status_t UCS_V_UNUSED status;
+
+    if (channel->open == NULL) {
+        status = uct_rsagg_channel_make_room(channel);
+        ucs_assert(status == UCS_OK);
+    }
 }
 
 /* A message goes out alone when the channel is idle (nothing batched, nothing
@@ -760,6 +814,65 @@ ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
     return status;
 }
 
+typedef struct {
+    const void *data;
+    size_t     length;
+} uct_rsagg_channel_pack_arg_t;
+
+static size_t uct_rsagg_channel_pack_buffer(void *dest, void *arg)
+{
+    uct_rsagg_channel_pack_arg_t *pack = arg;
+
+    memcpy(dest, pack->data, pack->length);
+    return pack->length;
+}
+
+/* A packed message too large for a batch goes alone, after everything
+ * batched before it: now if the inner ep takes it, else queued behind the
+ * batches in the spare buffer that reserve_bcopy made sure of */
+static ssize_t uct_rsagg_channel_send_large(uct_rsagg_channel_t *channel,
+                                            uint8_t id, size_t length)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+    uct_rsagg_channel_pack_arg_t pack;
+    uct_rsagg_batch_t *batch;
+    ucs_status_t status;
+    ssize_t sent;
+
+    status = uct_rsagg_channel_flush_batches(channel);
+    if (status == UCS_OK) {
+        pack.data   = iface->scratch;
+        pack.length = length;
+        sent        = uct_ep_am_bcopy(channel->inner, id,
+                                      uct_rsagg_channel_pack_buffer, &pack,
+                                      0);
+        if (sent >= 0) {
+            uct_rsagg_channel_sent_direct(channel, sent);
+            return sent;
+        }
+        status = (ucs_status_t)sent;
+    }
+
+    if (status != UCS_ERR_NO_RESOURCE) {
+        return status; /* The inner ep failed */
+    }
+
+    batch = uct_rsagg_channel_get_buffer(channel);
+    ucs_assert(batch != NULL); /* Reserved */
+    batch->raw_id       = id;
+    batch->payload      = NULL;
+    batch->payload_sent = 0;
+    batch->length       = length;
+    memcpy(batch->data, iface->scratch, length);
+    ucs_queue_push(&channel->queued, &batch->queue);
+    ++iface->counters.msgs;
+    iface->counters.bytes += length;
+    if (uct_rsagg_channel_arm(channel) != UCS_OK) {
+        uct_rsagg_channel_schedule(channel);
+    }
+    return length;
+}
+
 ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
                                    uint32_t ep_id, uint8_t id,
                                    uct_pack_callback_t pack_cb, void *arg,
@@ -777,7 +890,8 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
         return packed;
     }
 
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id,
+                                             iface->config.max_bcopy, 0);
     if (status != UCS_OK) {
         return status;
     }
@@ -787,6 +901,10 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
     packed = pack_cb(iface->scratch, arg);
     ucs_assertv((size_t)packed <= iface->config.max_bcopy,
                 "packed=%zd max_bcopy=%zu", packed, iface->config.max_bcopy);
+    if ((size_t)packed > iface->config.small_max) {
+        return uct_rsagg_channel_send_large(channel, id, packed);
+    }
+    uct_rsagg_channel_reserved_open(channel);
 
     status = ucs_rsagg_builder_add_am(&channel->builder, ep_id, id,
                                       iface->scratch, packed);
@@ -819,7 +937,7 @@ static int uct_rsagg_channel_zcopy_length(uct_rsagg_iface_t *iface,
 
     *length_p = length;
     return length <= ucs_min(iface->config.zcopy_thresh,
-                             iface->config.max_bcopy);
+                             iface->config.small_max);
 }
 
 /* A small zero-copy message is copied into the batch like a bcopy one, and
@@ -852,10 +970,11 @@ ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
         return status;
     }
 
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id, length, 0);
     if (status != UCS_OK) {
         return status;
     }
+    uct_rsagg_channel_reserved_open(channel);
 
     status = ucs_rsagg_builder_am_begin(&channel->builder, ep_id, id, length,
                                         (void**)&data);
@@ -897,10 +1016,11 @@ ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
     int idle           = uct_rsagg_channel_send_direct(channel);
     ucs_status_t status;
 
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id, length, 1);
     if (status != UCS_OK) {
         return status;
     }
+    uct_rsagg_channel_reserved_open(channel);
 
     status = ucs_rsagg_builder_add_put(&channel->builder, ep_id, region_id,
                                        remote_addr, buffer, length);
@@ -934,14 +1054,16 @@ ssize_t uct_rsagg_channel_put_bcopy(uct_rsagg_channel_t *channel,
     ucs_status_t status;
     size_t packed;
 
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id);
+    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id,
+                                             iface->config.small_max, 1);
     if (status != UCS_OK) {
         return status;
     }
 
     packed = pack_cb(iface->scratch, arg);
-    ucs_assertv(packed <= iface->config.max_bcopy,
-                "packed=%zu max_bcopy=%zu", packed, iface->config.max_bcopy);
+    ucs_assertv(packed <= iface->config.small_max,
+                "packed=%zu max put_bcopy=%zu", packed,
+                iface->config.small_max);
     status = uct_rsagg_channel_put_short(channel, ep_id, iface->scratch,
                                          packed, remote_addr, rkey);
     ucs_assert(status == UCS_OK); /* Reserved above */

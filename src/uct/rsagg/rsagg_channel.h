@@ -28,6 +28,9 @@ typedef struct uct_rsagg_batch {
     size_t                     payload_length; /* Out-of-band form only */
     uint8_t                    *payload;       /* Out-of-band form only */
     int                        payload_sent;   /* Out-of-band: table next */
+    int                        raw_id;         /* >= 0: one message too
+                                                  large for a batch, sent
+                                                  alone on this am id */
     uint8_t                    data[];
 } uct_rsagg_batch_t;
 

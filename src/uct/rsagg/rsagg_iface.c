@@ -467,17 +467,11 @@ static ucs_status_t uct_rsagg_iface_query(uct_iface_h tl_iface,
                          UCT_IFACE_FLAG_TAG_RNDV_ZCOPY |
                          UCT_IFACE_FLAG_CONNECT_TO_SOCKADDR);
 
-    if (iface->config.aggregate) {
-        /* Whatever an am_bcopy packs must fit in one batch */
-        attr->cap.am.max_bcopy = ucs_min(attr->cap.am.max_bcopy,
-                                         iface->config.max_bcopy);
-    }
-
     if (iface->put_aggregate) {
         attr->cap.flags       |= UCT_IFACE_FLAG_PUT_SHORT |
                                  UCT_IFACE_FLAG_PUT_BCOPY;
-        attr->cap.put.max_short = iface->config.max_bcopy;
-        attr->cap.put.max_bcopy = iface->config.max_bcopy;
+        attr->cap.put.max_short = iface->config.small_max;
+        attr->cap.put.max_bcopy = iface->config.small_max;
     }
 
     attr->iface_addr_len += sizeof(uct_rsagg_addr_hdr_t);
@@ -802,7 +796,9 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         status = UCS_ERR_INVALID_PARAM;
         goto err_close;
     }
-    self->config.max_bcopy = self->config.max_batch / 2 - 32;
+    /* Messages up to half a batch are batched; larger ones go alone */
+    self->config.small_max = self->config.max_batch / 2 - 32;
+    self->config.max_bcopy = self->inner_attr.cap.am.max_bcopy;
 
     self->scratch = ucs_malloc(self->config.max_bcopy, "rsagg_scratch");
     if (self->scratch == NULL) {

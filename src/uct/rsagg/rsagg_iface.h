@@ -94,7 +94,8 @@ struct uct_rsagg_iface {
         int                    aggregate;
         uct_rsagg_mux_t        mux;
         size_t                 max_batch;
-        size_t                 max_bcopy;    /* Advertised when batching */
+        size_t                 max_bcopy;    /* am_bcopy: the inner's */
+        size_t                 small_max;    /* Largest message batched */
         size_t                 buffer;
         size_t                 zcopy_thresh;
         int                    summary;
