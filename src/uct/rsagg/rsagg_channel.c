@@ -442,6 +442,11 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
 
     uct_rsagg_channel_do_work(channel, &count);
     if (channel->open != NULL) {
+        /* A batch of several messages: the sender sends in bursts, and the
+         * first message of its next burst joins a batch too (one inner
+         * transfer per burst, not two). A batch of one: back to sending
+         * the first message alone. */
+        channel->burst = ucs_rsagg_builder_count(&channel->builder) > 1;
         /* Closed now, sent or queued behind the others: an open batch is
          * always on the dispatch list, so the fast path of appending to it
          * needs no check of its own */
@@ -767,7 +772,8 @@ uct_rsagg_channel_send_direct(uct_rsagg_channel_t *channel)
 {
     return !channel->iface->config.aggregate ||
            ((channel->direct_epoch != channel->iface->progress_epoch) &&
-            (channel->open == NULL) && ucs_queue_is_empty(&channel->queued));
+            !channel->burst && (channel->open == NULL) &&
+            ucs_queue_is_empty(&channel->queued));
 }
 
 static UCS_F_ALWAYS_INLINE void

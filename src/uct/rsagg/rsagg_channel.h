@@ -73,6 +73,7 @@ typedef struct uct_rsagg_channel {
     uint32_t                   direct_epoch; /* Progress epoch of the last
                                                 message sent alone */
     uint8_t                    active;       /* Appended since progress */
+    uint8_t                    burst;        /* Last batch had several */
 } uct_rsagg_channel_t;
 
 
