@@ -70,6 +70,31 @@ long rss_kb()
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Parameters of an ep from 'iface' to the iface of 'peer', skipping the
+ * first 'skip' bytes of its iface address; owns the addresses it points to */
+struct iface_ep_params {
+    std::vector<uint8_t> dev_addr;
+    std::vector<uint8_t> iface_addr;
+    uct_ep_params_t      params;
+
+    iface_ep_params(uct_iface_h iface, const entity &peer, size_t skip = 0) :
+        dev_addr(peer.device_address()), iface_addr(peer.iface_address())
+    {
+        memset(&params, 0, sizeof(params));
+        params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
+                            UCT_EP_PARAM_FIELD_DEV_ADDR |
+                            UCT_EP_PARAM_FIELD_IFACE_ADDR;
+        params.iface      = iface;
+        params.dev_addr   = dev_addr.empty() ? NULL :
+                            (const uct_device_addr_t*)dev_addr.data();
+        params.iface_addr = (const uct_iface_addr_t*)(iface_addr.data() +
+                                                       skip);
+    }
+
+    iface_ep_params(const iface_ep_params&) = delete;
+    iface_ep_params &operator=(const iface_ep_params&) = delete;
+};
+
 } // namespace
 
 
@@ -489,19 +514,9 @@ TEST_P(rsagg_aggregation_test, pending_flush_is_not_blocked_by_later_requests)
 TEST_P(rsagg_aggregation_test, ten_thousand_eps_cost_little_memory)
 {
     const unsigned num_eps = 10000;
-    std::vector<uint8_t> dev_addr   = m_receiver->device_address();
-    std::vector<uint8_t> iface_addr = m_receiver->iface_address();
+    iface_ep_params to_receiver(m_sender->iface(), *m_receiver);
+    const uct_ep_params_t &params = to_receiver.params;
     std::vector<uct_ep_h> eps(num_eps);
-    uct_ep_params_t params;
-
-    memset(&params, 0, sizeof(params));
-    params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
-                        UCT_EP_PARAM_FIELD_DEV_ADDR |
-                        UCT_EP_PARAM_FIELD_IFACE_ADDR;
-    params.iface      = m_sender->iface();
-    params.dev_addr   = dev_addr.empty() ? NULL :
-                        (const uct_device_addr_t*)&dev_addr[0];
-    params.iface_addr = (const uct_iface_addr_t*)&iface_addr[0];
 
     /* The first ep opens the channel, the others only join it */
     ASSERT_EQ(UCS_OK, uct_ep_create(&params, &eps[0]));
@@ -525,28 +540,17 @@ TEST_P(rsagg_aggregation_test, ten_thousand_eps_cost_little_memory)
 
 TEST_P(rsagg_aggregation_test, peer_of_another_format_version_is_unreachable)
 {
-    std::vector<uint8_t> dev_addr   = m_receiver->device_address();
-    std::vector<uint8_t> iface_addr = m_receiver->iface_address();
-    const uct_device_addr_t *dev = dev_addr.empty() ? NULL :
-                                   (const uct_device_addr_t*)&dev_addr[0];
-
-    ASSERT_GE(iface_addr.size(), 4u);
-    EXPECT_TRUE(uct_iface_is_reachable(m_sender->iface(), dev,
-                                       (uct_iface_addr_t*)&iface_addr[0]));
-
-    ++iface_addr[1]; /* the format version */
-    EXPECT_FALSE(uct_iface_is_reachable(m_sender->iface(), dev,
-                                        (uct_iface_addr_t*)&iface_addr[0]));
-
-    uct_ep_params_t params;
+    iface_ep_params to_receiver(m_sender->iface(), *m_receiver);
+    const uct_ep_params_t &params = to_receiver.params;
     uct_ep_h ep;
-    memset(&params, 0, sizeof(params));
-    params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
-                        UCT_EP_PARAM_FIELD_DEV_ADDR |
-                        UCT_EP_PARAM_FIELD_IFACE_ADDR;
-    params.iface      = m_sender->iface();
-    params.dev_addr   = dev;
-    params.iface_addr = (const uct_iface_addr_t*)&iface_addr[0];
+
+    ASSERT_GE(to_receiver.iface_addr.size(), 4u);
+    EXPECT_TRUE(uct_iface_is_reachable(m_sender->iface(), params.dev_addr,
+                                       params.iface_addr));
+
+    ++to_receiver.iface_addr[1]; /* the format version */
+    EXPECT_FALSE(uct_iface_is_reachable(m_sender->iface(), params.dev_addr,
+                                        params.iface_addr));
     EXPECT_EQ(UCS_ERR_UNREACHABLE, uct_ep_create(&params, &ep));
 }
 
@@ -594,19 +598,9 @@ protected:
         inner.required = false;
         m_raw.reset(new entity(inner));
 
-        std::vector<uint8_t> dev_addr   = m_receiver->device_address();
-        std::vector<uint8_t> iface_addr = m_receiver->iface_address();
-        uct_ep_params_t params;
-        memset(&params, 0, sizeof(params));
-        params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
-                            UCT_EP_PARAM_FIELD_DEV_ADDR |
-                            UCT_EP_PARAM_FIELD_IFACE_ADDR;
-        params.iface      = m_raw->iface();
-        params.dev_addr   = dev_addr.empty() ? NULL :
-                            (const uct_device_addr_t*)&dev_addr[0];
         /* rsagg's address = its 4-byte header + the inner address */
-        params.iface_addr = (const uct_iface_addr_t*)&iface_addr[4];
-        ASSERT_EQ(UCS_OK, uct_ep_create(&params, &m_raw_ep));
+        iface_ep_params to_receiver(m_raw->iface(), *m_receiver, 4);
+        ASSERT_EQ(UCS_OK, uct_ep_create(&to_receiver.params, &m_raw_ep));
     }
 
     void TearDown() override
