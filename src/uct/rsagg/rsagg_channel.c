@@ -101,7 +101,8 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
         key        = ucs_alloca(key_length);
         uct_rsagg_channel_key(iface, params, key);
         ucs_list_for_each(channel, &iface->channels, list) {
-            if (channel->shared && (channel->key_length == key_length) &&
+            if ((channel->key != NULL) &&
+                (channel->key_length == key_length) &&
                 !memcmp(channel->key, key, key_length) &&
                 (channel->status == UCS_OK)) {
                 /* A closing channel is taken back: what it still has to
@@ -132,7 +133,6 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
         }
         memcpy(channel->key, key, key_length);
         channel->key_length = key_length;
-        channel->shared     = 1;
     }
 
     status = uct_rsagg_channel_inner_ep_create(iface, params, &channel->inner);
@@ -335,7 +335,6 @@ static ucs_status_t uct_rsagg_channel_dispatch(uct_rsagg_channel_t *channel,
     uct_rsagg_ep_t *ep;
     ucs_status_t status;
 
-    channel->in_dispatch = 1;
     while (!ucs_list_is_empty(&channel->pending_eps)) {
         ep   = ucs_list_head(&channel->pending_eps, uct_rsagg_ep_t,
                              pending_list);
@@ -363,12 +362,10 @@ static ucs_status_t uct_rsagg_channel_dispatch(uct_rsagg_channel_t *channel,
         }
         ucs_queue_push_head(&ep->pending_q, elem);
         if (status == UCS_ERR_NO_RESOURCE) {
-            channel->in_dispatch = 0;
             return UCS_ERR_NO_RESOURCE;
         }
     }
 
-    channel->in_dispatch = 0;
     return UCS_OK;
 }
 

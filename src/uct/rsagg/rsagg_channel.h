@@ -45,14 +45,13 @@ typedef struct uct_rsagg_channel {
     ucs_list_link_t            dispatch;     /* In iface->dispatch */
     uct_pending_req_t          inner_req;    /* Ours, on the inner ep */
     int                        inner_req_armed;
-    int                        in_dispatch;
     int                        in_inner_cb;  /* In inner_req's callback */
     uct_rsagg_ep_t             *dispatch_ep; /* Whose request is running */
-    int                        shared;       /* Found by peer address */
     int                        closing;      /* No ep left, still sending */
     ucs_status_t               status;       /* Error of the inner ep */
     size_t                     key_length;
-    uint8_t                    *key;         /* Peer address, when shared */
+    uint8_t                    *key;         /* Peer address; NULL: not
+                                                shared (connect-to-ep) */
     uint32_t                   next_ep_id;
     uint32_t                   id;           /* Unique in the iface */
 
