@@ -369,6 +369,140 @@ TEST_P(rsagg_aggregation_test, flush_sends_what_is_batched)
     check_per_ep_order(1, sent);
 }
 
+/* A sender that stops progressing its worker (a compute phase; Open MPI's
+ * finalize progressing another worker while its peer still waits on this
+ * one) must not keep a message in a batch for good */
+class rsagg_hold_test : public rsagg_aggregation_test {
+protected:
+    /* Sends 20 messages with no sender progress (the first goes alone, the
+     * rest wait in the open batch), then progresses only the receiver for
+     * up to 'seconds'; returns how many arrived */
+    size_t send_then_watch(double seconds, uct_rsagg_counters_t *tx_p)
+    {
+        entity sender(res());
+        entity receiver(res());
+        std::vector<std::vector<std::vector<uint8_t> > > sent(1);
+        size_t received = 0;
+        receiver.set_am_handler(AM_ID, [&](void *data, size_t length,
+                                           unsigned flags) {
+            if (received++ > 0) { /* not the wire-up message */
+                m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
+                                                          (uint8_t*)data +
+                                                          length));
+            }
+            return UCS_OK;
+        });
+        uct_ep_h ep = sender.create_ep_to_iface(receiver);
+        wireup(sender, ep, receiver, &received);
+        sender.progress();
+        sender.progress();
+        uint64_t transfers0 = counters(sender).transfers;
+
+        for (unsigned sn = 0; sn < 20; ++sn) {
+            sent[0].push_back(make_msg(0, sn, 16));
+            EXPECT_EQ(UCS_OK, send_short(ep, sent[0].back()));
+        }
+        EXPECT_EQ(transfers0 + 1, counters(sender).transfers)
+            << "the first alone, the rest held";
+
+        double deadline = now_sec() + seconds;
+        while ((m_received.size() < 20) && (now_sec() < deadline)) {
+            receiver.progress();
+        }
+        *tx_p = counters(sender);
+        if (m_received.size() == 20) {
+            check_per_ep_order(1, sent);
+        }
+        return m_received.size();
+    }
+};
+
+TEST_P(rsagg_hold_test, held_batch_leaves_when_the_sender_stops_progressing)
+{
+    scoped_env timeout("UCX_RSAGG_HOLD_TIMEOUT", "2ms");
+    uct_rsagg_counters_t tx;
+
+    EXPECT_EQ(20u, send_then_watch(wait_timeout_sec(), &tx));
+    EXPECT_GE(tx.timeouts, 1u);
+}
+
+TEST_P(rsagg_hold_test, without_timeout_a_held_batch_waits_for_progress)
+{
+    /* The control: what the timer prevents */
+    scoped_env timeout("UCX_RSAGG_HOLD_TIMEOUT", "inf");
+    uct_rsagg_counters_t tx;
+
+    EXPECT_EQ(1u, send_then_watch(0.2, &tx));
+    EXPECT_EQ(0u, tx.timeouts);
+}
+
+TEST_P(rsagg_hold_test, timer_and_sender_keep_order_and_data)
+{
+    /* A timer that fires often, a sender that pauses between bursts without
+     * progress: the timer sends batches while the sender is about to append
+     * to them, many times; nothing may be lost, doubled or reordered */
+    scoped_env timeout("UCX_RSAGG_HOLD_TIMEOUT", "50us");
+    const unsigned num_eps = 4, bursts = 100, per_burst = 2000;
+    entity sender(res());
+    entity receiver(res());
+    std::vector<std::vector<std::vector<uint8_t> > > sent(num_eps);
+    size_t received = 0;
+    receiver.set_am_handler(AM_ID, [&](void *data, size_t length,
+                                       unsigned flags) {
+        if (received++ > 0) {
+            m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
+                                                      (uint8_t*)data +
+                                                      length));
+        }
+        return UCS_OK;
+    });
+    std::vector<uct_ep_h> eps;
+    for (unsigned i = 0; i < num_eps; ++i) {
+        eps.push_back(sender.create_ep_to_iface(receiver));
+    }
+    wireup(sender, eps[0], receiver, &received);
+    received = 1; /* only the wire-up message is not a test message */
+    m_received.clear();
+
+    std::mt19937 rng(777);
+    for (unsigned b = 0; b < bursts; ++b) {
+        for (unsigned i = 0; i < per_burst; ++i) {
+            unsigned ep = rng() % num_eps;
+            sent[ep].push_back(make_msg(ep, sent[ep].size(), 8 + rng() % 64));
+            const std::vector<uint8_t> &msg = sent[ep].back();
+            double deadline = now_sec() + wait_timeout_sec();
+            ucs_status_t status;
+            while ((status = send_short(eps[ep], msg)) ==
+                   UCS_ERR_NO_RESOURCE) {
+                ASSERT_LT(now_sec(), deadline) << "no room, ever";
+                sender.progress();
+                receiver.progress();
+            }
+            ASSERT_EQ(UCS_OK, status);
+        }
+        /* A pause of about two ticks, progressing only the receiver */
+        double until = now_sec() + 100e-6;
+        while (now_sec() < until) {
+            receiver.progress();
+        }
+        if ((b % 8) == 0) {
+            sender.progress();
+        }
+    }
+
+    /* What the inner transport could not take yet needs the sender's
+     * progress, as it would without rsagg */
+    size_t total = bursts * per_burst;
+    double deadline = now_sec() + wait_timeout_sec();
+    while ((m_received.size() < total) && (now_sec() < deadline)) {
+        sender.progress();
+        receiver.progress();
+    }
+    check_per_ep_order(num_eps, sent);
+    EXPECT_GT(counters(sender).timeouts, 0u);
+    EXPECT_EQ(0u, counters(receiver).malformed);
+}
+
 TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
 {
     const size_t buffer = 64 * 1024;
@@ -796,6 +930,8 @@ std::string agg_param_name(const testing::TestParamInfo<agg_param> &info)
 INSTANTIATE_TEST_SUITE_P(rsagg, rsagg_aggregation_test,
                          testing::ValuesIn(agg_params()), agg_param_name);
 INSTANTIATE_TEST_SUITE_P(rsagg, rsagg_wire_input_test,
+                         testing::ValuesIn(agg_params()), agg_param_name);
+INSTANTIATE_TEST_SUITE_P(rsagg, rsagg_hold_test,
                          testing::ValuesIn(agg_params()), agg_param_name);
 
 } // namespace rsagg_test

@@ -32,6 +32,9 @@ typedef struct uct_rsagg_counters {
     uint64_t                   rejected_puts; /* Puts outside their region */
     uint64_t                   channels;      /* Inner connections opened */
     uint64_t                   lost;          /* Batches lost with a peer */
+    uint64_t                   timeouts;      /* Channels whose batches the
+                                                 hold timer sent (they
+                                                 waited for a progress) */
 } uct_rsagg_counters_t;
 
 

@@ -10,6 +10,7 @@
 #endif
 
 #include "rsagg_ep.h"
+#include "rsagg_hold.h"
 
 #include <ucs/debug/log.h>
 #include <string.h>
@@ -59,8 +60,9 @@ UCS_CLASS_DEFINE_NEW_FUNC(uct_rsagg_ep_t, uct_ep_t, const uct_ep_params_t*);
 UCS_CLASS_DEFINE_DELETE_FUNC(uct_rsagg_ep_t, uct_ep_t);
 
 
-ucs_status_t uct_rsagg_ep_am_short(uct_ep_h tl_ep, uint8_t id, uint64_t header,
-                                   const void *payload, unsigned length)
+static ucs_status_t uct_rsagg_ep_am_short(uct_ep_h tl_ep, uint8_t id,
+                                          uint64_t header, const void *payload,
+                                          unsigned length)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
@@ -87,17 +89,18 @@ ssize_t uct_rsagg_ep_am_bcopy_pt(uct_ep_h tl_ep, uint8_t id,
     return uct_ep_am_bcopy(UCT_RSAGG_EP_INNER(tl_ep), id, pack_cb, arg, flags);
 }
 
-ucs_status_t uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id,
-                                       const uct_iov_t *iov, size_t iovcnt)
+static ucs_status_t uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id,
+                                              const uct_iov_t *iov,
+                                              size_t iovcnt)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     UCT_RSAGG_CHECK_AM_ID(id);
     return uct_ep_am_short_iov(UCT_RSAGG_EP_INNER(tl_ep), id, iov, iovcnt);
 }
 
-ssize_t uct_rsagg_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id,
-                              uct_pack_callback_t pack_cb, void *arg,
-                              unsigned flags)
+static ssize_t uct_rsagg_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id,
+                                     uct_pack_callback_t pack_cb, void *arg,
+                                     unsigned flags)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
@@ -106,10 +109,12 @@ ssize_t uct_rsagg_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id,
                                       flags);
 }
 
-ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
-                                   const void *header, unsigned header_length,
-                                   const uct_iov_t *iov, size_t iovcnt,
-                                   unsigned flags, uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
+                                          const void *header,
+                                          unsigned header_length,
+                                          const uct_iov_t *iov, size_t iovcnt,
+                                          unsigned flags,
+                                          uct_completion_t *comp)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
@@ -119,9 +124,10 @@ ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
                                       comp);
 }
 
-ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
-                                    unsigned length, uint64_t remote_addr,
-                                    uct_rkey_t rkey)
+static ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
+                                           unsigned length,
+                                           uint64_t remote_addr,
+                                           uct_rkey_t rkey)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
@@ -135,9 +141,9 @@ ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
                             uct_rsagg_rkey_inner(rkey));
 }
 
-ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
-                               void *arg, uint64_t remote_addr,
-                               uct_rkey_t rkey)
+static ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep,
+                                      uct_pack_callback_t pack_cb, void *arg,
+                                      uint64_t remote_addr, uct_rkey_t rkey)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
@@ -151,48 +157,54 @@ ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
                             uct_rsagg_rkey_inner(rkey));
 }
 
-ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
-                                    size_t iovcnt, uint64_t remote_addr,
-                                    uct_rkey_t rkey, uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
+                                           size_t iovcnt, uint64_t remote_addr,
+                                           uct_rkey_t rkey,
+                                           uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
 
-ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
-                                    unsigned length, uint64_t remote_addr,
-                                    uct_rkey_t rkey)
+static ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
+                                           unsigned length,
+                                           uint64_t remote_addr,
+                                           uct_rkey_t rkey)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey));
 }
 
-ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
-                                    uct_unpack_callback_t unpack_cb,
-                                    void *arg, size_t length,
-                                    uint64_t remote_addr, uct_rkey_t rkey,
-                                    uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
+                                           uct_unpack_callback_t unpack_cb,
+                                           void *arg, size_t length,
+                                           uint64_t remote_addr,
+                                           uct_rkey_t rkey,
+                                           uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_bcopy(UCT_RSAGG_EP_INNER(tl_ep), unpack_cb, arg, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
 
-ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
-                                    size_t iovcnt, uint64_t remote_addr,
-                                    uct_rkey_t rkey, uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
+                                           size_t iovcnt, uint64_t remote_addr,
+                                           uct_rkey_t rkey,
+                                           uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
 
-ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep, uint64_t compare,
-                                         uint64_t swap, uint64_t remote_addr,
-                                         uct_rkey_t rkey, uint64_t *result,
-                                         uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep,
+                                                uint64_t compare, uint64_t swap,
+                                                uint64_t remote_addr,
+                                                uct_rkey_t rkey,
+                                                uint64_t *result,
+                                                uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic_cswap64(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
@@ -200,10 +212,12 @@ ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep, uint64_t compare,
                                  result, comp);
 }
 
-ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep, uint32_t compare,
-                                         uint32_t swap, uint64_t remote_addr,
-                                         uct_rkey_t rkey, uint32_t *result,
-                                         uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep,
+                                                uint32_t compare, uint32_t swap,
+                                                uint64_t remote_addr,
+                                                uct_rkey_t rkey,
+                                                uint32_t *result,
+                                                uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic_cswap32(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
@@ -211,30 +225,33 @@ ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep, uint32_t compare,
                                  result, comp);
 }
 
-ucs_status_t uct_rsagg_ep_atomic32_post(uct_ep_h tl_ep, unsigned opcode,
-                                        uint32_t value, uint64_t remote_addr,
-                                        uct_rkey_t rkey)
+static ucs_status_t uct_rsagg_ep_atomic32_post(uct_ep_h tl_ep, unsigned opcode,
+                                               uint32_t value,
+                                               uint64_t remote_addr,
+                                               uct_rkey_t rkey)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic32_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                 remote_addr, uct_rsagg_rkey_inner(rkey));
 }
 
-ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
-                                        uint64_t value, uint64_t remote_addr,
-                                        uct_rkey_t rkey)
+static ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
+                                               uint64_t value,
+                                               uint64_t remote_addr,
+                                               uct_rkey_t rkey)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic64_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                 remote_addr, uct_rsagg_rkey_inner(rkey));
 }
 
-ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
-                                         uct_atomic_op_t opcode,
-                                         uint32_t value, uint32_t *result,
-                                         uint64_t remote_addr,
-                                         uct_rkey_t rkey,
-                                         uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
+                                                uct_atomic_op_t opcode,
+                                                uint32_t value,
+                                                uint32_t *result,
+                                                uint64_t remote_addr,
+                                                uct_rkey_t rkey,
+                                                uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic32_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
@@ -242,12 +259,13 @@ ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
                                  uct_rsagg_rkey_inner(rkey), comp);
 }
 
-ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
-                                         uct_atomic_op_t opcode,
-                                         uint64_t value, uint64_t *result,
-                                         uint64_t remote_addr,
-                                         uct_rkey_t rkey,
-                                         uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
+                                                uct_atomic_op_t opcode,
+                                                uint64_t value,
+                                                uint64_t *result,
+                                                uint64_t remote_addr,
+                                                uct_rkey_t rkey,
+                                                uct_completion_t *comp)
 {
     UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic64_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
@@ -255,16 +273,18 @@ ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
                                  uct_rsagg_rkey_inner(rkey), comp);
 }
 
-ucs_status_t uct_rsagg_ep_pending_add(uct_ep_h tl_ep, uct_pending_req_t *req,
-                                      unsigned flags)
+static ucs_status_t uct_rsagg_ep_pending_add(uct_ep_h tl_ep,
+                                             uct_pending_req_t *req,
+                                             unsigned flags)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
     return uct_rsagg_channel_pending_add(ep->channel, ep, req);
 }
 
-void uct_rsagg_ep_pending_purge(uct_ep_h tl_ep, uct_pending_purge_callback_t cb,
-                                void *arg)
+static void uct_rsagg_ep_pending_purge(uct_ep_h tl_ep,
+                                       uct_pending_purge_callback_t cb,
+                                       void *arg)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
     uct_pending_req_t *req;
@@ -281,8 +301,8 @@ void uct_rsagg_ep_pending_purge(uct_ep_h tl_ep, uct_pending_purge_callback_t cb,
     }
 }
 
-ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
-                                uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
+                                       uct_completion_t *comp)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
     ucs_status_t status;
@@ -304,7 +324,7 @@ ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
     return uct_ep_flush(ep->channel->inner, flags, comp);
 }
 
-ucs_status_t uct_rsagg_ep_fence(uct_ep_h tl_ep, unsigned flags)
+static ucs_status_t uct_rsagg_ep_fence(uct_ep_h tl_ep, unsigned flags)
 {
     /* Batched messages stay ahead of later operations even if they cannot
      * leave now: every later operation goes after the channel's batches */
@@ -317,23 +337,24 @@ ucs_status_t uct_rsagg_ep_fence(uct_ep_h tl_ep, unsigned flags)
     return uct_ep_fence(UCT_RSAGG_EP_INNER(tl_ep), flags);
 }
 
-ucs_status_t uct_rsagg_ep_check(uct_ep_h tl_ep, unsigned flags,
-                                uct_completion_t *comp)
+static ucs_status_t uct_rsagg_ep_check(uct_ep_h tl_ep, unsigned flags,
+                                       uct_completion_t *comp)
 {
     return uct_ep_check(UCT_RSAGG_EP_INNER(tl_ep), flags, comp);
 }
 
-ucs_status_t uct_rsagg_ep_get_address(uct_ep_h tl_ep, uct_ep_addr_t *addr)
+static ucs_status_t uct_rsagg_ep_get_address(uct_ep_h tl_ep,
+                                             uct_ep_addr_t *addr)
 {
+    void *inner_addr = UCS_PTR_BYTE_OFFSET(addr, sizeof(uct_rsagg_addr_hdr_t));
+
     uct_rsagg_iface_pack_addr_hdr(addr);
-    return uct_ep_get_address(UCT_RSAGG_EP_INNER(tl_ep),
-                              UCS_PTR_BYTE_OFFSET(addr,
-                                                  sizeof(uct_rsagg_addr_hdr_t)));
+    return uct_ep_get_address(UCT_RSAGG_EP_INNER(tl_ep), inner_addr);
 }
 
-ucs_status_t uct_rsagg_ep_connect_to_ep(uct_ep_h tl_ep,
-                                        const uct_device_addr_t *dev_addr,
-                                        const uct_ep_addr_t *ep_addr)
+static ucs_status_t
+uct_rsagg_ep_connect_to_ep(uct_ep_h tl_ep, const uct_device_addr_t *dev_addr,
+                           const uct_ep_addr_t *ep_addr)
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_ep->iface,
                                               uct_rsagg_iface_t);
@@ -349,7 +370,167 @@ ucs_status_t uct_rsagg_ep_connect_to_ep(uct_ep_h tl_ep,
                                         sizeof(uct_rsagg_addr_hdr_t)));
 }
 
-ucs_status_t uct_rsagg_ep_invalidate(uct_ep_h tl_ep, unsigned flags)
+static ucs_status_t uct_rsagg_ep_invalidate(uct_ep_h tl_ep, unsigned flags)
 {
     return uct_ep_invalidate(UCT_RSAGG_EP_INNER(tl_ep), flags);
 }
+
+
+/* The operations as UCT calls them: inside the iface guard of the hold
+ * timer (rsagg_hold.h), which is taken once more when they nest */
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_am_short,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uint8_t id, uint64_t header,
+                        const void *payload, unsigned length),
+                       (tl_ep, id, header, payload, length))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_am_short_iov,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uint8_t id, const uct_iov_t *iov,
+                        size_t iovcnt),
+                       (tl_ep, id, iov, iovcnt))
+
+UCT_RSAGG_HOLD_GUARDED(ssize_t, uct_rsagg_ep_am_bcopy,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uint8_t id, uct_pack_callback_t pack_cb,
+                        void *arg, unsigned flags),
+                       (tl_ep, id, pack_cb, arg, flags))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_am_zcopy,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uint8_t id, const void *header,
+                        unsigned header_length, const uct_iov_t *iov,
+                        size_t iovcnt, unsigned flags, uct_completion_t *comp),
+                       (tl_ep, id, header, header_length, iov, iovcnt, flags,
+                        comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_put_short,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, const void *buffer, unsigned length,
+                        uint64_t remote_addr, uct_rkey_t rkey),
+                       (tl_ep, buffer, length, remote_addr, rkey))
+
+UCT_RSAGG_HOLD_GUARDED(ssize_t, uct_rsagg_ep_put_bcopy,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uct_pack_callback_t pack_cb, void *arg,
+                        uint64_t remote_addr, uct_rkey_t rkey),
+                       (tl_ep, pack_cb, arg, remote_addr, rkey))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_put_zcopy,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
+                        uint64_t remote_addr, uct_rkey_t rkey,
+                        uct_completion_t *comp),
+                       (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_short,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, void *buffer, unsigned length,
+                        uint64_t remote_addr, uct_rkey_t rkey),
+                       (tl_ep, buffer, length, remote_addr, rkey))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_bcopy,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uct_unpack_callback_t unpack_cb,
+                        void *arg, size_t length, uint64_t remote_addr,
+                        uct_rkey_t rkey, uct_completion_t *comp),
+                       (tl_ep, unpack_cb, arg, length, remote_addr, rkey, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_zcopy,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
+                        uint64_t remote_addr, uct_rkey_t rkey,
+                        uct_completion_t *comp),
+                       (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap64,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uint64_t compare, uint64_t swap,
+                        uint64_t remote_addr, uct_rkey_t rkey, uint64_t *result,
+                        uct_completion_t *comp),
+                       (tl_ep, compare, swap, remote_addr, rkey, result, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap32,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uint32_t compare, uint32_t swap,
+                        uint64_t remote_addr, uct_rkey_t rkey, uint32_t *result,
+                        uct_completion_t *comp),
+                       (tl_ep, compare, swap, remote_addr, rkey, result, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_post,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, unsigned opcode, uint32_t value,
+                        uint64_t remote_addr, uct_rkey_t rkey),
+                       (tl_ep, opcode, value, remote_addr, rkey))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_post,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, unsigned opcode, uint64_t value,
+                        uint64_t remote_addr, uct_rkey_t rkey),
+                       (tl_ep, opcode, value, remote_addr, rkey))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_fetch,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uct_atomic_op_t opcode, uint32_t value,
+                        uint32_t *result, uint64_t remote_addr, uct_rkey_t rkey,
+                        uct_completion_t *comp),
+                       (tl_ep, opcode, value, result, remote_addr, rkey, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_fetch,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uct_atomic_op_t opcode, uint64_t value,
+                        uint64_t *result, uint64_t remote_addr, uct_rkey_t rkey,
+                        uct_completion_t *comp),
+                       (tl_ep, opcode, value, result, remote_addr, rkey, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_pending_add,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uct_pending_req_t *req, unsigned flags),
+                       (tl_ep, req, flags))
+
+UCT_RSAGG_HOLD_GUARDED_VOID(uct_rsagg_ep_pending_purge,
+                            uct_rsagg_ep_iface(tl_ep),
+                            (uct_ep_h tl_ep, uct_pending_purge_callback_t cb,
+                             void *arg),
+                            (tl_ep, cb, arg))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_flush,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, unsigned flags, uct_completion_t *comp),
+                       (tl_ep, flags, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_fence,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, unsigned flags),
+                       (tl_ep, flags))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_check,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, unsigned flags, uct_completion_t *comp),
+                       (tl_ep, flags, comp))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_address,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, uct_ep_addr_t *addr),
+                       (tl_ep, addr))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_connect_to_ep,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, const uct_device_addr_t *dev_addr,
+                        const uct_ep_addr_t *ep_addr),
+                       (tl_ep, dev_addr, ep_addr))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_invalidate,
+                       uct_rsagg_ep_iface(tl_ep),
+                       (uct_ep_h tl_ep, unsigned flags),
+                       (tl_ep, flags))
+
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_t_new,
+                       ucs_derived_of(params->iface, uct_rsagg_iface_t),
+                       (const uct_ep_params_t *params, uct_ep_h *ep_p),
+                       (params, ep_p))
+
+UCT_RSAGG_HOLD_GUARDED_VOID(uct_rsagg_ep_t_delete,
+                            uct_rsagg_ep_iface(tl_ep), (uct_ep_h tl_ep),
+                            (tl_ep))

@@ -11,6 +11,7 @@
 #include "rsagg_channel.h"
 #include "rsagg_ep.h"
 #include "rsagg_peer.h"
+#include "rsagg_hold.h"
 
 #include <ucs/rsagg_parser.h>
 #include <ucs/debug/log.h>
@@ -79,6 +80,17 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
      "       own (tcp), so that rsagg offers them there.",
      ucs_offsetof(uct_rsagg_iface_config_t, put_aggregate),
      UCS_CONFIG_TYPE_TERNARY},
+
+    {"HOLD_TIMEOUT", "1ms",
+     "Longest time a batch waits for the worker to be progressed again. A\n"
+     "batch leaves on progress; if the application stops progressing the\n"
+     "worker (a compute phase, or progressing another worker while its peer\n"
+     "waits on this one), the worker's async thread sends the batches that\n"
+     "have waited a whole timeout without progress, after at most twice the\n"
+     "timeout. \"inf\" disables that: batches then leave only on progress,\n"
+     "flush or fence.",
+     ucs_offsetof(uct_rsagg_iface_config_t, hold_timeout),
+     UCS_CONFIG_TYPE_TIME_UNITS},
 
     {"SUMMARY", "n",
      "Print the interface's aggregation counters when it is closed.",
@@ -547,9 +559,18 @@ static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
     return count;
 }
 
+/* Aggregating: also runs the inner interface's progress, so that the hold
+ * timer never runs while the inner transport is in use (rsagg_hold.h) */
 static unsigned uct_rsagg_iface_progress_cb(void *arg)
 {
-    return uct_rsagg_iface_progress_own(arg);
+    uct_rsagg_iface_t *iface = arg;
+    unsigned count;
+
+    uct_rsagg_hold_enter(iface);
+    count = iface->wrap_progress ? uct_iface_progress(iface->inner) : 0;
+    count += uct_rsagg_iface_progress_own(iface);
+    uct_rsagg_hold_leave(iface);
+    return count;
 }
 
 static unsigned uct_rsagg_iface_oneshot_cb(void *arg)
@@ -580,9 +601,13 @@ void uct_rsagg_iface_request_progress(uct_rsagg_iface_t *iface)
 static unsigned uct_rsagg_iface_progress(uct_iface_h tl_iface)
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+    unsigned count;
 
-    return uct_iface_progress(iface->inner) +
-           uct_rsagg_iface_progress_own(iface);
+    uct_rsagg_hold_enter(iface);
+    count  = uct_iface_progress(iface->inner);
+    count += uct_rsagg_iface_progress_own(iface);
+    uct_rsagg_hold_leave(iface);
+    return count;
 }
 
 /* The inner interface keeps its own progress callback on the worker, with its
@@ -592,7 +617,9 @@ static void uct_rsagg_iface_progress_enable(uct_iface_h tl_iface,
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
 
-    uct_iface_progress_enable(iface->inner, flags);
+    if (!iface->wrap_progress) {
+        uct_iface_progress_enable(iface->inner, flags);
+    }
     if (iface->config.aggregate) {
         uct_base_iface_progress_enable_cb(&iface->super,
                                           uct_rsagg_iface_progress_cb, flags);
@@ -604,7 +631,9 @@ static void uct_rsagg_iface_progress_disable(uct_iface_h tl_iface,
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
 
-    uct_iface_progress_disable(iface->inner, flags);
+    if (!iface->wrap_progress) {
+        uct_iface_progress_disable(iface->inner, flags);
+    }
     uct_base_iface_progress_disable(tl_iface, flags);
 }
 
@@ -656,6 +685,22 @@ static ucs_status_t uct_rsagg_iface_event_arm(uct_iface_h tl_iface,
     }
     return uct_iface_event_arm(iface->inner, events);
 }
+
+static UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_iface_flush,
+                              ucs_derived_of(tl_iface, uct_rsagg_iface_t),
+                              (uct_iface_h tl_iface, unsigned flags,
+                               uct_completion_t *comp),
+                              (tl_iface, flags, comp))
+
+static UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_iface_fence,
+                              ucs_derived_of(tl_iface, uct_rsagg_iface_t),
+                              (uct_iface_h tl_iface, unsigned flags),
+                              (tl_iface, flags))
+
+static UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_iface_event_arm,
+                              ucs_derived_of(tl_iface, uct_rsagg_iface_t),
+                              (uct_iface_h tl_iface, unsigned events),
+                              (tl_iface, events))
 
 static ucs_status_t
 uct_rsagg_iface_open_inner(uct_rsagg_iface_t *self, uct_rsagg_md_t *md,
@@ -874,6 +919,20 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         }
     }
 
+    /* Aggregating over a transport whose progress is a plain callback (tcp,
+     * shared memory), rsagg runs it from its own, inside the guard of the
+     * hold timer; otherwise it stays the inner transport's, and batches
+     * leave only on progress */
+    self->wrap_progress = self->config.aggregate &&
+                          (self->inner->ops.iface_progress_enable ==
+                           uct_base_iface_progress_enable);
+    status = uct_rsagg_hold_init(self, self->wrap_progress ?
+                                       config->hold_timeout :
+                                       UCS_TIME_INFINITY);
+    if (status != UCS_OK) {
+        goto err_free;
+    }
+
     if (!self->config.aggregate) {
         /* Nothing to batch: the shortest path to the inner transport */
         self->super.super.ops.ep_am_short = uct_rsagg_ep_am_short_pt;
@@ -896,6 +955,8 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
 {
     uct_rsagg_channel_t *channel, *tmp;
 
+    uct_rsagg_hold_cleanup(self);
+
     uct_base_iface_progress_disable(&self->super.super,
                                     UCT_PROGRESS_SEND | UCT_PROGRESS_RECV);
     if (self->oneshot_id != UCS_CALLBACKQ_ID_NULL) {
@@ -914,12 +975,14 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
     if (self->config.summary) {
         fprintf(stderr, "[rsagg] %s: %lu messages (%lu bytes), %lu direct, %lu "
                  "transfers (%lu inner bytes), rx %lu messages in %lu "
-                 "transfers, %lu malformed, %lu rejected puts, %lu channels\n",
+                 "transfers, %lu malformed, %lu rejected puts, %lu channels, "
+                 "%lu hold timeouts\n",
                  self->inner_tl, self->counters.msgs, self->counters.bytes,
                  self->counters.direct, self->counters.transfers,
                  self->counters.inner_bytes, self->counters.rx_msgs,
                  self->counters.rx_transfers, self->counters.malformed,
-                 self->counters.rejected_puts, self->counters.channels);
+                 self->counters.rejected_puts, self->counters.channels,
+                 self->counters.timeouts);
     }
 
     uct_rsagg_peer_cleanup(self);
@@ -970,38 +1033,38 @@ static ucs_status_t uct_rsagg_query_devices(uct_md_h tl_md,
 
 
 static uct_iface_ops_t uct_rsagg_iface_ops = {
-    .ep_put_short             = uct_rsagg_ep_put_short,
-    .ep_put_bcopy             = uct_rsagg_ep_put_bcopy,
-    .ep_put_zcopy             = uct_rsagg_ep_put_zcopy,
-    .ep_get_short             = uct_rsagg_ep_get_short,
-    .ep_get_bcopy             = uct_rsagg_ep_get_bcopy,
-    .ep_get_zcopy             = uct_rsagg_ep_get_zcopy,
-    .ep_am_short              = uct_rsagg_ep_am_short,
-    .ep_am_short_iov          = uct_rsagg_ep_am_short_iov,
-    .ep_am_bcopy              = uct_rsagg_ep_am_bcopy,
-    .ep_am_zcopy              = uct_rsagg_ep_am_zcopy,
-    .ep_atomic_cswap64        = uct_rsagg_ep_atomic_cswap64,
-    .ep_atomic_cswap32        = uct_rsagg_ep_atomic_cswap32,
-    .ep_atomic32_post         = uct_rsagg_ep_atomic32_post,
-    .ep_atomic64_post         = uct_rsagg_ep_atomic64_post,
-    .ep_atomic32_fetch        = uct_rsagg_ep_atomic32_fetch,
-    .ep_atomic64_fetch        = uct_rsagg_ep_atomic64_fetch,
-    .ep_pending_add           = uct_rsagg_ep_pending_add,
-    .ep_pending_purge         = uct_rsagg_ep_pending_purge,
-    .ep_flush                 = uct_rsagg_ep_flush,
-    .ep_fence                 = uct_rsagg_ep_fence,
-    .ep_check                 = uct_rsagg_ep_check,
-    .ep_create                = UCS_CLASS_NEW_FUNC_NAME(uct_rsagg_ep_t),
-    .ep_destroy               = UCS_CLASS_DELETE_FUNC_NAME(uct_rsagg_ep_t),
-    .ep_get_address           = uct_rsagg_ep_get_address,
-    .ep_connect_to_ep         = uct_rsagg_ep_connect_to_ep,
-    .iface_flush              = uct_rsagg_iface_flush,
-    .iface_fence              = uct_rsagg_iface_fence,
+    .ep_put_short             = uct_rsagg_ep_put_short_guarded,
+    .ep_put_bcopy             = uct_rsagg_ep_put_bcopy_guarded,
+    .ep_put_zcopy             = uct_rsagg_ep_put_zcopy_guarded,
+    .ep_get_short             = uct_rsagg_ep_get_short_guarded,
+    .ep_get_bcopy             = uct_rsagg_ep_get_bcopy_guarded,
+    .ep_get_zcopy             = uct_rsagg_ep_get_zcopy_guarded,
+    .ep_am_short              = uct_rsagg_ep_am_short_guarded,
+    .ep_am_short_iov          = uct_rsagg_ep_am_short_iov_guarded,
+    .ep_am_bcopy              = uct_rsagg_ep_am_bcopy_guarded,
+    .ep_am_zcopy              = uct_rsagg_ep_am_zcopy_guarded,
+    .ep_atomic_cswap64        = uct_rsagg_ep_atomic_cswap64_guarded,
+    .ep_atomic_cswap32        = uct_rsagg_ep_atomic_cswap32_guarded,
+    .ep_atomic32_post         = uct_rsagg_ep_atomic32_post_guarded,
+    .ep_atomic64_post         = uct_rsagg_ep_atomic64_post_guarded,
+    .ep_atomic32_fetch        = uct_rsagg_ep_atomic32_fetch_guarded,
+    .ep_atomic64_fetch        = uct_rsagg_ep_atomic64_fetch_guarded,
+    .ep_pending_add           = uct_rsagg_ep_pending_add_guarded,
+    .ep_pending_purge         = uct_rsagg_ep_pending_purge_guarded,
+    .ep_flush                 = uct_rsagg_ep_flush_guarded,
+    .ep_fence                 = uct_rsagg_ep_fence_guarded,
+    .ep_check                 = uct_rsagg_ep_check_guarded,
+    .ep_create                = uct_rsagg_ep_t_new_guarded,
+    .ep_destroy               = uct_rsagg_ep_t_delete_guarded,
+    .ep_get_address           = uct_rsagg_ep_get_address_guarded,
+    .ep_connect_to_ep         = uct_rsagg_ep_connect_to_ep_guarded,
+    .iface_flush              = uct_rsagg_iface_flush_guarded,
+    .iface_fence              = uct_rsagg_iface_fence_guarded,
     .iface_progress_enable    = uct_rsagg_iface_progress_enable,
     .iface_progress_disable   = uct_rsagg_iface_progress_disable,
     .iface_progress           = uct_rsagg_iface_progress,
     .iface_event_fd_get       = uct_rsagg_iface_event_fd_get,
-    .iface_event_arm          = uct_rsagg_iface_event_arm,
+    .iface_event_arm          = uct_rsagg_iface_event_arm_guarded,
     .iface_close              = UCS_CLASS_DELETE_FUNC_NAME(uct_rsagg_iface_t),
     .iface_query              = uct_rsagg_iface_query,
     .iface_get_device_address = uct_rsagg_iface_get_device_address,
@@ -1014,7 +1077,7 @@ static uct_iface_internal_ops_t uct_rsagg_iface_internal_ops = {
     .iface_vfs_refresh   = (uct_iface_vfs_refresh_func_t)ucs_empty_function,
     .ep_query            = (uct_ep_query_func_t)
                            ucs_empty_function_return_unsupported,
-    .ep_invalidate       = uct_rsagg_ep_invalidate
+    .ep_invalidate       = uct_rsagg_ep_invalidate_guarded
 };
 
 UCT_TL_DEFINE_ENTRY(&uct_rsagg_component, rsagg, uct_rsagg_query_devices,

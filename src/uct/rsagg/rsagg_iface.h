@@ -12,6 +12,7 @@
 #include <uct/base/uct_iface.h>
 #include <ucs/datastruct/list.h>
 #include <ucs/datastruct/queue.h>
+#include <ucs/time/time.h>
 
 
 /* User active message ids that pass through; the ids above them are
@@ -49,6 +50,7 @@ typedef struct uct_rsagg_iface_config {
     size_t                     zcopy_thresh;
     int                        summary;
     int                        put_aggregate;   /* ucs_ternary_auto_value_t */
+    ucs_time_t                 hold_timeout;
 } uct_rsagg_iface_config_t;
 
 
@@ -90,6 +92,16 @@ struct uct_rsagg_iface {
     unsigned                   num_oob_payloads;
     int                        put_aggregate;
     void                       *scratch;     /* am_bcopy packs here first */
+    int                        wrap_progress;/* Inner progress runs inside
+                                                ours (see rsagg_hold.h) */
+    struct {
+        volatile unsigned      inside;       /* Worker's thread is in */
+        volatile int           claimed;      /* The timer is in */
+        int                    timer_id;     /* -1: no timer */
+        uint32_t               epoch;        /* progress_epoch at the last
+                                                tick */
+        ucs_time_t             timeout;
+    } hold;
     struct {
         int                    aggregate;
         uct_rsagg_mux_t        mux;

@@ -1,0 +1,84 @@
+/**
+ * rsagg hold timer: a batch never waits for a progress call that does not
+ * come.
+ *
+ * A batch leaves on progress (see rsagg_channel.c). An application that
+ * stops progressing a worker (a compute phase, or Open MPI's finalize, which
+ * progresses one worker while its peer still waits on another) would keep a
+ * message in the batch for good. So when a batch has been held for a whole
+ * UCX_RSAGG_HOLD_TIMEOUT without any progress of its iface, a timer on the
+ * worker's async context sends it.
+ *
+ * The timer runs in the async thread, so it and the worker's thread must not
+ * be inside the iface at the same time. They exclude each other
+ * asymmetrically, to keep the worker's fast path free of atomics and
+ * fences: the worker's thread only marks that it is inside; the timer claims
+ * the iface, makes every thread of the process execute a full memory barrier
+ * (membarrier(2)), then reads the mark. Either the timer sees the mark and
+ * backs off until its next tick, or the worker's thread sees the claim and
+ * waits the few microseconds until the timer has sent the batches.
+ */
+
+#ifndef UCT_RSAGG_HOLD_H_
+#define UCT_RSAGG_HOLD_H_
+
+#include "rsagg_iface.h"
+
+#include <ucs/sys/compiler_def.h>
+
+
+/* Starts the timer if the iface aggregates and the timeout is finite */
+ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface,
+                                 ucs_time_t timeout);
+
+/* Stops the timer; waits for a tick that is running */
+void uct_rsagg_hold_cleanup(uct_rsagg_iface_t *iface);
+
+/* The timer holds the iface: wait until it is done */
+void uct_rsagg_hold_wait(uct_rsagg_iface_t *iface);
+
+
+/* Every entry into an aggregating iface from the worker's thread: its
+ * operations, its progress and the inner interface's progress (where the
+ * inner transport calls rsagg back). Nested entries count. */
+static UCS_F_ALWAYS_INLINE void uct_rsagg_hold_enter(uct_rsagg_iface_t *iface)
+{
+    iface->hold.inside = iface->hold.inside + 1;
+    ucs_compiler_fence();
+    if (ucs_unlikely(iface->hold.claimed)) {
+        uct_rsagg_hold_wait(iface);
+    }
+}
+
+static UCS_F_ALWAYS_INLINE void uct_rsagg_hold_leave(uct_rsagg_iface_t *iface)
+{
+    ucs_compiler_fence();
+    iface->hold.inside = iface->hold.inside - 1;
+}
+
+
+/* Defines _func##_guarded: _func run inside the guard of _iface, an
+ * expression of the arguments */
+#define UCT_RSAGG_HOLD_GUARDED(_type, _func, _iface, _params, _args) \
+    _type _func##_guarded _params \
+    { \
+        uct_rsagg_iface_t *_guard_iface = (_iface); \
+        _type _ret; \
+        \
+        uct_rsagg_hold_enter(_guard_iface); \
+        _ret = _func _args; \
+        uct_rsagg_hold_leave(_guard_iface); \
+        return _ret; \
+    }
+
+#define UCT_RSAGG_HOLD_GUARDED_VOID(_func, _iface, _params, _args) \
+    void _func##_guarded _params \
+    { \
+        uct_rsagg_iface_t *_guard_iface = (_iface); \
+        \
+        uct_rsagg_hold_enter(_guard_iface); \
+        _func _args; \
+        uct_rsagg_hold_leave(_guard_iface); \
+    }
+
+#endif
