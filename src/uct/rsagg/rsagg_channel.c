@@ -153,6 +153,7 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
      * among those of all its senders: start each channel somewhere else */
     channel->seq            = ucs_generate_uuid((uintptr_t)channel);
     channel->direct_epoch   = iface->progress_epoch - 1;
+    channel->bcopy_large    = 0;
     channel->iface          = iface;
     channel->refcount       = 1;
     channel->status         = UCS_OK;
@@ -722,9 +723,9 @@ static int uct_rsagg_channel_has_spare(uct_rsagg_channel_t *channel)
  * must not run for a message that then fails. Either it fits the open
  * batch, or a spare buffer is at hand (a new batch, or the queue slot of a
  * message too large for a batch). */
-static ucs_status_t uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel,
-                                                    uint32_t ep_id,
-                                                    size_t max_len, int put)
+static ucs_status_t
+uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel, uint32_t ep_id,
+                                size_t max_len, int put)
 {
     ssize_t room;
 
@@ -888,9 +889,31 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
     if (uct_rsagg_channel_send_direct(channel)) {
         packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
         if (packed >= 0) {
+            channel->bcopy_large = (size_t)packed > iface->config.small_max;
             uct_rsagg_channel_sent_direct(channel, packed);
         }
         return packed;
+    }
+
+    /* The last am_bcopy was too large for a batch: expect another one, and
+     * let the inner transport pack it into its own buffer, after what is
+     * batched (one copy instead of two). If the inner ep has no room, it
+     * is packed aside and queued below, as any large one. */
+    if (channel->bcopy_large) {
+        status = uct_rsagg_channel_has_batches(channel) ?
+                 uct_rsagg_channel_flush_batches(channel) : UCS_OK;
+        if (status == UCS_OK) {
+            packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
+            if (packed >= 0) {
+                channel->bcopy_large = (size_t)packed > iface->config.small_max;
+                uct_rsagg_channel_sent_direct(channel, packed);
+                return packed;
+            }
+            status = (ucs_status_t)packed;
+        }
+        if (status != UCS_ERR_NO_RESOURCE) {
+            return status;
+        }
     }
 
     status = uct_rsagg_channel_reserve_bcopy(channel, ep_id,
@@ -904,7 +927,8 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
     packed = pack_cb(iface->scratch, arg);
     ucs_assertv((size_t)packed <= iface->config.max_bcopy,
                 "packed=%zd max_bcopy=%zu", packed, iface->config.max_bcopy);
-    if ((size_t)packed > iface->config.small_max) {
+    channel->bcopy_large = (size_t)packed > iface->config.small_max;
+    if (channel->bcopy_large) {
         return uct_rsagg_channel_send_large(channel, id, packed);
     }
     uct_rsagg_channel_reserved_open(channel);

@@ -73,6 +73,8 @@ typedef struct uct_rsagg_channel {
                                                 message sent alone */
     uint8_t                    active;       /* Appended since progress */
     uint8_t                    burst;        /* Last batch had several */
+    uint8_t                    bcopy_large;  /* Last am_bcopy was too large
+                                                for a batch */
 } uct_rsagg_channel_t;
 
 
