@@ -537,12 +537,15 @@ static int uct_rsagg_iface_is_reachable(const uct_iface_h tl_iface,
                                         sizeof(uct_rsagg_addr_hdr_t)));
 }
 
+/* rsagg's own work: batches to end, pending requests to dispatch, replies
+ * to senders. Whatever creates such work requests it (own_work), so that a
+ * progress round with nothing to do costs a flag test. */
 static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
 {
     uct_rsagg_channel_t *channel, *tmp;
     unsigned count = 0;
 
-    ++iface->progress_epoch;
+    iface->own_work = 0;
 
     if (ucs_unlikely(uct_rsagg_peer_has_work(iface))) {
         count += uct_rsagg_peer_progress(iface);
@@ -559,18 +562,37 @@ static unsigned uct_rsagg_iface_progress_own(uct_rsagg_iface_t *iface)
     return count;
 }
 
-/* Aggregating: also runs the inner interface's progress, so that the hold
- * timer never runs while the inner transport is in use (rsagg_hold.h) */
-static unsigned uct_rsagg_iface_progress_cb(void *arg)
+/* One progress round of an aggregating iface: the epoch tells senders that
+ * a round passed (see uct_rsagg_channel_send_direct) */
+static UCS_F_ALWAYS_INLINE unsigned
+uct_rsagg_iface_progress_round(uct_rsagg_iface_t *iface)
+{
+    ++iface->progress_epoch;
+    if (ucs_unlikely(iface->own_work)) {
+        return uct_rsagg_iface_progress_own(iface);
+    }
+    return 0;
+}
+
+/* Aggregating over tcp or shared memory: rsagg's progress callback runs the
+ * inner interface's progress too, so that the hold timer never runs while
+ * the inner transport is in use (rsagg_hold.h) */
+static unsigned uct_rsagg_iface_progress_wrap_cb(void *arg)
 {
     uct_rsagg_iface_t *iface = arg;
     unsigned count;
 
     uct_rsagg_hold_enter(iface);
-    count = iface->wrap_progress ? uct_iface_progress(iface->inner) : 0;
-    count += uct_rsagg_iface_progress_own(iface);
+    count  = uct_iface_progress(iface->inner);
+    count += uct_rsagg_iface_progress_round(iface);
     uct_rsagg_hold_leave(iface);
     return count;
+}
+
+/* Aggregating over a transport that keeps its own progress callback */
+static unsigned uct_rsagg_iface_progress_cb(void *arg)
+{
+    return uct_rsagg_iface_progress_round(arg);
 }
 
 static unsigned uct_rsagg_iface_oneshot_cb(void *arg)
@@ -587,8 +609,12 @@ static unsigned uct_rsagg_iface_oneshot_cb(void *arg)
  * adds nothing to the worker's progress loop otherwise. */
 void uct_rsagg_iface_request_progress(uct_rsagg_iface_t *iface)
 {
-    if (iface->config.aggregate ||
-        (iface->oneshot_id != UCS_CALLBACKQ_ID_NULL)) {
+    if (iface->config.aggregate) {
+        iface->own_work = 1;
+        return;
+    }
+
+    if (iface->oneshot_id != UCS_CALLBACKQ_ID_NULL) {
         return;
     }
 
@@ -605,7 +631,9 @@ static unsigned uct_rsagg_iface_progress(uct_iface_h tl_iface)
 
     uct_rsagg_hold_enter(iface);
     count  = uct_iface_progress(iface->inner);
-    count += uct_rsagg_iface_progress_own(iface);
+    count += iface->config.aggregate ?
+             uct_rsagg_iface_progress_round(iface) :
+             uct_rsagg_iface_progress_own(iface);
     uct_rsagg_hold_leave(iface);
     return count;
 }
@@ -622,7 +650,10 @@ static void uct_rsagg_iface_progress_enable(uct_iface_h tl_iface,
     }
     if (iface->config.aggregate) {
         uct_base_iface_progress_enable_cb(&iface->super,
-                                          uct_rsagg_iface_progress_cb, flags);
+                                          iface->wrap_progress ?
+                                          uct_rsagg_iface_progress_wrap_cb :
+                                          uct_rsagg_iface_progress_cb,
+                                          flags);
     }
 }
 
@@ -797,6 +828,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     memset(&self->counters, 0, sizeof(self->counters));
     self->next_channel_id     = 1;
     self->progress_epoch      = 0;
+    self->own_work            = 0;
     self->oneshot_id          = UCS_CALLBACKQ_ID_NULL;
     self->ret_addr            = NULL;
     self->put_aggregate       = 0;

@@ -85,6 +85,8 @@ struct uct_rsagg_iface {
     ucs_queue_head_t           peer_deferred;/* Replies not yet addressed */
     uint32_t                   next_channel_id;
     uint32_t                   progress_epoch; /* Progress calls so far */
+    int                        own_work;     /* Aggregating: rsagg's own
+                                                progress has work */
     uct_worker_cb_id_t         oneshot_id;   /* Pass-through: progress
                                                 requested on demand */
     size_t                     rx_headroom;
