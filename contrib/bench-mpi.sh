@@ -107,6 +107,12 @@ for config in $base $new; do
     config_env "$config" || die "configuration $config is not usable"
 done
 
+# Busy-polling ranks on a shared core take turns of a scheduler time slice
+# (milliseconds); a rank per core measures the transport instead
+if [ -z "${MPI_BIND:-}" ] && [ "$np" -le "$(nproc)" ]; then
+    export MPI_BIND=core
+fi
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-mpi.XXXXXX") || exit 2
 failed=0
 # The logs of failed runs are kept
@@ -169,8 +175,8 @@ stats() {
         }'
 }
 
-echo "bench-mpi: $np ranks, $repeat runs each of $base and $new" \
-     "(alternating), window $window, ${time_ms} ms per size"
+echo "bench-mpi: $np ranks (bound to: ${MPI_BIND:-none}), $repeat runs each" \
+     "of $base and $new (alternating), window $window, ${time_ms} ms per size"
 for config in $base $new; do
     config_env "$config"
     echo "  $config: ${CONFIG_ENV[*]}"

@@ -28,7 +28,9 @@
 #   --mca btl self: no other byte transfer layer (vader, tcp) is available
 #       for anything to fall back to;
 #   --allow-run-as-root when root, --oversubscribe --bind-to none (more
-#       ranks than cores).
+#       ranks than cores); $MPI_BIND replaces "none" (bench-mpi.sh binds
+#       ranks to cores when there are enough: unbound busy-polling ranks
+#       that the scheduler puts on one core take turns of milliseconds).
 
 mpi_common_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -173,7 +175,7 @@ launch_args() {
         LAUNCH+=("${MPIRUN:-mpirun}")
     fi
     [ "$(id -u)" != 0 ] || LAUNCH+=(--allow-run-as-root)
-    LAUNCH+=(--oversubscribe --bind-to none -np "$np"
+    LAUNCH+=(--oversubscribe --bind-to "${MPI_BIND:-none}" -np "$np"
              --mca pml ucx --mca osc ucx
              --mca pml_ucx_tls any --mca pml_ucx_devices any
              --mca btl self)
