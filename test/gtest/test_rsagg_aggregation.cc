@@ -192,6 +192,22 @@ protected:
         }
     }
 
+    /* The receiver's handler: counts every message in *received_p and
+     * keeps all but the first (the wire-up message) in m_received */
+    void record_after_wireup(entity &receiver, size_t *received_p)
+    {
+        receiver.set_am_handler(AM_ID, [this, received_p](void *data,
+                                                          size_t length,
+                                                          unsigned flags) {
+            if ((*received_p)++ > 0) {
+                m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
+                                                          (uint8_t*)data +
+                                                          length));
+            }
+            return UCS_OK;
+        });
+    }
+
     /* Checks that every ep's messages arrived whole and in order */
     void check_per_ep_order(unsigned num_eps,
                             const std::vector<std::vector<std::vector<
@@ -336,15 +352,7 @@ TEST_P(rsagg_aggregation_test, flush_sends_what_is_batched)
     uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
     std::vector<std::vector<std::vector<uint8_t> > > sent(1);
     size_t received = 0;
-    m_receiver->set_am_handler(AM_ID, [&](void *data, size_t length,
-                                          unsigned flags) {
-        if (received++ > 0) { /* not the wire-up message */
-            m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
-                                                      (uint8_t*)data +
-                                                      length));
-        }
-        return UCS_OK;
-    });
+    record_after_wireup(*m_receiver, &received);
     wireup(*m_sender, ep, *m_receiver, &received);
     m_sender->progress(); /* a progress round: the channel is idle again */
     m_sender->progress();
@@ -383,15 +391,7 @@ protected:
         entity receiver(res());
         std::vector<std::vector<std::vector<uint8_t> > > sent(1);
         size_t received = 0;
-        receiver.set_am_handler(AM_ID, [&](void *data, size_t length,
-                                           unsigned flags) {
-            if (received++ > 0) { /* not the wire-up message */
-                m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
-                                                          (uint8_t*)data +
-                                                          length));
-            }
-            return UCS_OK;
-        });
+        record_after_wireup(receiver, &received);
         uct_ep_h ep = sender.create_ep_to_iface(receiver);
         wireup(sender, ep, receiver, &received);
         sender.progress();
@@ -447,15 +447,7 @@ TEST_P(rsagg_hold_test, timer_and_sender_keep_order_and_data)
     entity receiver(res());
     std::vector<std::vector<std::vector<uint8_t> > > sent(num_eps);
     size_t received = 0;
-    receiver.set_am_handler(AM_ID, [&](void *data, size_t length,
-                                       unsigned flags) {
-        if (received++ > 0) {
-            m_received.push_back(std::vector<uint8_t>((uint8_t*)data,
-                                                      (uint8_t*)data +
-                                                      length));
-        }
-        return UCS_OK;
-    });
+    record_after_wireup(receiver, &received);
     std::vector<uct_ep_h> eps;
     for (unsigned i = 0; i < num_eps; ++i) {
         eps.push_back(sender.create_ep_to_iface(receiver));
