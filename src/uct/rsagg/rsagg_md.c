@@ -335,10 +335,11 @@ static void uct_rsagg_md_close(uct_md_h tl_md)
 {
     uct_rsagg_md_t *md = ucs_derived_of(tl_md, uct_rsagg_md_t);
 
-    if (!ucs_list_is_empty(&md->regions)) {
-        ucs_warn("rsagg md %s closed with %zu registered regions",
-                 md->inner_name, ucs_list_length(&md->regions));
+    if (kh_size(&md->regions) != 0) {
+        ucs_warn("rsagg md %s closed with %u registered regions",
+                 md->inner_name, kh_size(&md->regions));
     }
+    kh_destroy_inplace(uct_rsagg_regions, &md->regions);
     uct_md_close(md->inner);
     ucs_free(md->resources);
     ucs_free(md);
@@ -366,6 +367,8 @@ static ucs_status_t uct_rsagg_md_memh_new(uct_rsagg_md_t *md, void *address,
                                           uct_rsagg_memh_t **memh_p)
 {
     uct_rsagg_memh_t *memh;
+    khiter_t iter;
+    int ret;
 
     memh = ucs_malloc(sizeof(*memh), "rsagg_memh");
     if (memh == NULL) {
@@ -377,13 +380,34 @@ static ucs_status_t uct_rsagg_md_memh_new(uct_rsagg_md_t *md, void *address,
     memh->address   = address;
     memh->length    = length;
     memh->allocated = allocated;
-    /* Region ids are never 0, so a zeroed rkey never names a region */
+    /* Region ids are never 0, so a zeroed rkey never names a region; after
+     * 2^32 registrations an id still in use is skipped */
     do {
-        memh->id = ++md->next_region_id;
-    } while (memh->id == 0);
-    ucs_list_add_tail(&md->regions, &memh->list);
-    *memh_p = memh;
+        do {
+            memh->id = ++md->next_region_id;
+        } while (memh->id == 0);
+        iter = kh_put(uct_rsagg_regions, &md->regions, memh->id, &ret);
+    } while (ret == UCS_KH_PUT_KEY_PRESENT);
+
+    if (ret == UCS_KH_PUT_FAILED) {
+        ucs_error("rsagg: failed to record a registered region");
+        ucs_free(memh);
+        return UCS_ERR_NO_MEMORY;
+    }
+
+    kh_val(&md->regions, iter) = memh;
+    *memh_p                    = memh;
     return UCS_OK;
+}
+
+static void uct_rsagg_md_memh_delete(uct_rsagg_md_t *md,
+                                     uct_rsagg_memh_t *memh)
+{
+    khiter_t iter = kh_get(uct_rsagg_regions, &md->regions, memh->id);
+
+    ucs_assert(iter != kh_end(&md->regions));
+    kh_del(uct_rsagg_regions, &md->regions, iter);
+    ucs_free(memh);
 }
 
 static ucs_status_t uct_rsagg_md_mem_reg(uct_md_h tl_md, void *address,
@@ -429,8 +453,7 @@ uct_rsagg_md_mem_dereg(uct_md_h tl_md, const uct_md_mem_dereg_params_t *params)
         return status; /* Still registered, still a valid put target */
     }
 
-    ucs_list_del(&memh->list);
-    ucs_free(memh);
+    uct_rsagg_md_memh_delete(md, memh);
     return UCS_OK;
 }
 
@@ -468,8 +491,7 @@ static ucs_status_t uct_rsagg_md_mem_free(uct_md_h tl_md, uct_mem_h tl_memh)
     ucs_status_t status;
 
     status = md->inner->ops->mem_free(md->inner, memh->inner);
-    ucs_list_del(&memh->list);
-    ucs_free(memh);
+    uct_rsagg_md_memh_delete(md, memh);
     return status;
 }
 
@@ -603,7 +625,7 @@ static ucs_status_t uct_rsagg_md_open(uct_component_t *component,
     md->super.ops       = &uct_rsagg_md_ops;
     md->super.component = &uct_rsagg_component;
     md->inner_component = ctx.component;
-    ucs_list_head_init(&md->regions);
+    kh_init_inplace(uct_rsagg_regions, &md->regions);
     ucs_strncpy_zero(md->inner_name, ctx.md_name, sizeof(md->inner_name));
 
     status = uct_rsagg_md_open_inner(ctx.component, ctx.md_name, &md->inner);
@@ -628,6 +650,7 @@ static ucs_status_t uct_rsagg_md_open(uct_component_t *component,
 err_close:
     uct_md_close(md->inner);
 err_free:
+    kh_destroy_inplace(uct_rsagg_regions, &md->regions);
     ucs_free(md);
     return status;
 }
@@ -648,14 +671,10 @@ uct_rsagg_md_find_resource(uct_rsagg_md_t *md, const char *dev_name)
 const uct_rsagg_memh_t *
 uct_rsagg_md_find_region(uct_rsagg_md_t *md, uint32_t region_id)
 {
-    uct_rsagg_memh_t *memh;
+    khiter_t iter = kh_get(uct_rsagg_regions, &md->regions, region_id);
 
-    ucs_list_for_each(memh, &md->regions, list) {
-        if (memh->id == region_id) {
-            return memh;
-        }
-    }
-    return NULL;
+    return (iter == kh_end(&md->regions)) ? NULL :
+           kh_val(&md->regions, iter);
 }
 
 

@@ -11,7 +11,7 @@
 #define UCT_RSAGG_MD_H_
 
 #include <uct/base/uct_md.h>
-#include <ucs/datastruct/list.h>
+#include <ucs/datastruct/khash.h>
 
 
 #define UCT_RSAGG_NAME           "rsagg"
@@ -38,6 +38,12 @@ typedef struct uct_rsagg_md_resource {
 } uct_rsagg_md_resource_t;
 
 
+typedef struct uct_rsagg_memh uct_rsagg_memh_t;
+
+/* Registered regions by id: a put arriving from a peer names its region */
+KHASH_MAP_INIT_INT(uct_rsagg_regions, uct_rsagg_memh_t*);
+
+
 typedef struct uct_rsagg_md {
     uct_md_t                   super;
     uct_component_h            inner_component;
@@ -47,19 +53,18 @@ typedef struct uct_rsagg_md {
     uct_rsagg_md_resource_t    *resources;   /* One per exposed device */
     unsigned                   num_resources;
     uint32_t                   next_region_id;
-    ucs_list_link_t            regions;      /* Registered regions (puts) */
+    khash_t(uct_rsagg_regions) regions;      /* Registered regions (puts) */
 } uct_rsagg_md_t;
 
 
 /* Memory handle: the inner handle plus the region, for put validation */
-typedef struct uct_rsagg_memh {
-    ucs_list_link_t            list;
+struct uct_rsagg_memh {
     uct_mem_h                  inner;
     void                       *address;
     size_t                     length;
     uint32_t                   id;
     int                        allocated;  /* Allocated through mem_alloc */
-} uct_rsagg_memh_t;
+};
 
 
 /* Packed rkey = this header followed by the inner MD's packed rkey */
