@@ -58,7 +58,8 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
      "            UCX_RSAGG_RING_THRESH bytes the next batch goes out-of-band\n"
      "            through the ring, where the inner transport can do that (as\n"
      "            for oob); never with an active-message payload, which costs\n"
-     "            a second inner message and saves nothing.",
+     "            a second inner message and saves nothing. The threshold is\n"
+     "            a rule, not a measured optimum (see docs/DESIGN.md).",
      ucs_offsetof(uct_rsagg_iface_config_t, mux),
      UCS_CONFIG_TYPE_ENUM(uct_rsagg_mux_names)},
 
