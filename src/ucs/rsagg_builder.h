@@ -624,6 +624,32 @@ ucs_rsagg_ctrl_pack_body(void *buf, ucs_rsagg_ctrl_op_t op, uint32_t seq,
     return length;
 }
 
+
+/**
+ * Write a ring grant into @a buf (UCS_RSAGG_CTRL_SIZE +
+ * UCS_RSAGG_RING_GRANT_FIXED + @a rkey_length bytes, the body at most
+ * UCS_RSAGG_CTRL_MAX_BODY) and return its length.
+ */
+static UCS_F_ALWAYS_INLINE size_t
+ucs_rsagg_ring_grant_pack(void *buf, uint32_t channel_id, uint32_t size,
+                          uint64_t remote_addr, uint32_t offset,
+                          const void *rkey, size_t rkey_length)
+{
+    uint8_t *p    = (uint8_t*)buf;
+    uint8_t *body = p + UCS_RSAGG_CTRL_SIZE;
+    size_t length = UCS_RSAGG_CTRL_SIZE + UCS_RSAGG_RING_GRANT_FIXED +
+                    rkey_length;
+
+    ucs_rsagg_ctrl_pack(buf, UCS_RSAGG_CTRL_OP_RING_GRANT, channel_id, size);
+    ucs_rsagg_wire_put32(p + UCS_RSAGG_HDR_OFF_LENGTH, (uint32_t)length);
+    ucs_rsagg_wire_put64(body + UCS_RSAGG_RING_GRANT_OFF_ADDR, remote_addr);
+    ucs_rsagg_wire_put32(body + UCS_RSAGG_RING_GRANT_OFF_OFFSET, offset);
+    if (rkey_length != 0) { /* rkey may be NULL then */
+        memcpy(body + UCS_RSAGG_RING_GRANT_FIXED, rkey, rkey_length);
+    }
+    return length;
+}
+
 END_C_DECLS
 
 #endif

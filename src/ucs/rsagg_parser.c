@@ -408,6 +408,7 @@ ucs_status_t ucs_rsagg_ctrl_unpack(const void *data, size_t length,
 {
     const uint8_t *p = (const uint8_t*)data;
     ucs_rsagg_hdr_info_t info;
+    size_t body_length, min_body;
     ucs_status_t status;
     uint32_t op;
 
@@ -418,16 +419,27 @@ ucs_status_t ucs_rsagg_ctrl_unpack(const void *data, size_t length,
     }
 
     op = ucs_rsagg_wire_get32(p + UCS_RSAGG_CTRL_OFF_OP);
-    if ((op != UCS_RSAGG_CTRL_OP_CREDIT) &&
-        (op != UCS_RSAGG_CTRL_OP_FLUSH_REQ) &&
-        (op != UCS_RSAGG_CTRL_OP_FLUSH_ACK)) {
+    if ((op < UCS_RSAGG_CTRL_OP_CREDIT) || (op > UCS_RSAGG_CTRL_OP_LAST)) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_BAD_CTRL_OP,
                               UCS_RSAGG_CTRL_OFF_OP, op);
     }
 
-    /* Only a flush request has a body, and it must have one */
-    if ((op == UCS_RSAGG_CTRL_OP_FLUSH_REQ) !=
-        (info.length > UCS_RSAGG_CTRL_SIZE)) {
+    /* Requests carry a return address, a grant its fixed part and a packed
+     * rkey; the other operations have no body */
+    body_length = info.length - UCS_RSAGG_CTRL_SIZE;
+    switch (op) {
+    case UCS_RSAGG_CTRL_OP_FLUSH_REQ:
+    case UCS_RSAGG_CTRL_OP_RING_REQ:
+        min_body = 1;
+        break;
+    case UCS_RSAGG_CTRL_OP_RING_GRANT:
+        min_body = UCS_RSAGG_RING_GRANT_FIXED;
+        break;
+    default:
+        min_body = 0;
+        break;
+    }
+    if ((body_length < min_body) || ((min_body == 0) && (body_length > 0))) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_LENGTH_MISMATCH,
                               UCS_RSAGG_HDR_OFF_LENGTH, info.length);
     }

@@ -156,7 +156,8 @@ typedef struct {
     ucs_rsagg_ctrl_op_t op;
     uint32_t            seq;
     uint32_t            value;
-    const void          *body;        /* FLUSH_REQ only, else NULL */
+    const void          *body;        /* FLUSH_REQ, RING_REQ, RING_GRANT;
+                                         else NULL */
     size_t              body_length;
 } ucs_rsagg_ctrl_t;
 
@@ -377,6 +378,47 @@ ucs_rsagg_iter_next(ucs_rsagg_iter_t *iter, ucs_rsagg_record_t *rec_p)
 ucs_status_t ucs_rsagg_ctrl_unpack(const void *data, size_t length,
                                    ucs_rsagg_ctrl_t *ctrl_p,
                                    ucs_rsagg_error_t *err_p);
+
+
+/** Decoded body of a UCS_RSAGG_CTRL_OP_RING_GRANT */
+typedef struct {
+    uint64_t            remote_addr;  /* of the ring region at the receiver */
+    uint32_t            offset;       /* of the slice in the region */
+    uint32_t            size;         /* of the slice */
+    const void          *rkey;        /* inner packed rkey, inside the msg */
+    size_t              rkey_length;
+} ucs_rsagg_ring_grant_t;
+
+
+/**
+ * Decode a ring grant that ucs_rsagg_ctrl_unpack accepted (so its body has
+ * at least the fixed part). Checks that the slice lies inside the 32-bit
+ * ring offsets a table can name: UCS_ERR_INVALID_PARAM otherwise.
+ */
+static inline ucs_status_t
+ucs_rsagg_ring_grant_unpack(const ucs_rsagg_ctrl_t *ctrl,
+                            ucs_rsagg_ring_grant_t *grant_p)
+{
+    const uint8_t *b = (const uint8_t*)ctrl->body;
+
+    if ((ctrl->op != UCS_RSAGG_CTRL_OP_RING_GRANT) ||
+        (ctrl->body_length < UCS_RSAGG_RING_GRANT_FIXED)) {
+        return UCS_ERR_INVALID_PARAM;
+    }
+
+    grant_p->remote_addr = ucs_rsagg_wire_get64(
+            b + UCS_RSAGG_RING_GRANT_OFF_ADDR);
+    grant_p->offset      = ucs_rsagg_wire_get32(
+            b + UCS_RSAGG_RING_GRANT_OFF_OFFSET);
+    grant_p->size        = ctrl->value;
+    grant_p->rkey        = b + UCS_RSAGG_RING_GRANT_FIXED;
+    grant_p->rkey_length = ctrl->body_length - UCS_RSAGG_RING_GRANT_FIXED;
+    if ((grant_p->size == 0) ||
+        (grant_p->size > (UINT32_MAX - grant_p->offset))) {
+        return UCS_ERR_INVALID_PARAM;
+    }
+    return UCS_OK;
+}
 
 
 /** Human-readable reason, e.g. "unknown am id" */

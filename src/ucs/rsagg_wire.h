@@ -19,7 +19,8 @@
  *       header(16) | payload bytes of all records, concatenated in order
  *
  *   control (UCS_RSAGG_AM_ID_CTRL)
- *       header(16) | op(u32) | value(u32) | body (FLUSH_REQ only)
+ *       header(16) | op(u32) | value(u32) | body (FLUSH_REQ, RING_REQ,
+ *                                                 RING_GRANT only)
  *
  * Common header:
  *   off 0  u16 magic    UCS_RSAGG_WIRE_MAGIC
@@ -151,21 +152,41 @@ typedef enum {
 
 /* Control operations */
 typedef enum {
-    /* The receiver has consumed everything up to and including header seq and
-     * returns 'value' credits (bytes of ring / batch buffer) to the sender */
-    UCS_RSAGG_CTRL_OP_CREDIT    = 1,
+    /* Receiver to sender, over the return path: seq = the sender's channel
+     * id, value = bytes of its ring slice the receiver has consumed since the
+     * last credit (payloads, and the tails skipped so that no payload wraps) */
+    UCS_RSAGG_CTRL_OP_CREDIT     = 1,
     /* Sender to receiver, after the transfers whose puts are to be flushed:
      * seq = flush request number, value = sender's channel id, body = the
      * sender's return address (where to send the answer), 1..
      * UCS_RSAGG_CTRL_MAX_BODY bytes */
-    UCS_RSAGG_CTRL_OP_FLUSH_REQ = 2,
+    UCS_RSAGG_CTRL_OP_FLUSH_REQ  = 2,
     /* Receiver to sender: everything before flush request seq of channel
      * value is applied */
-    UCS_RSAGG_CTRL_OP_FLUSH_ACK = 3
+    UCS_RSAGG_CTRL_OP_FLUSH_ACK  = 3,
+    /* Sender to receiver: asks for a slice of the receiver's ring. seq =
+     * sender's channel id, value = slice size wanted (bytes), body = the
+     * sender's return address, 1..UCS_RSAGG_CTRL_MAX_BODY bytes */
+    UCS_RSAGG_CTRL_OP_RING_REQ   = 4,
+    /* Receiver to sender: a slice is granted. seq = channel id, value =
+     * slice size, body = UCS_RSAGG_RING_GRANT_FIXED bytes (u64 remote
+     * address of the ring region, u32 slice offset in it) followed by the
+     * inner transport's packed rkey of the region (may be empty) */
+    UCS_RSAGG_CTRL_OP_RING_GRANT = 5,
+    /* Receiver to sender: no slice (no ring, or no room): the sender keeps
+     * sending its payloads as active messages. seq = channel id, value 0 */
+    UCS_RSAGG_CTRL_OP_RING_DENY  = 6
 } ucs_rsagg_ctrl_op_t;
 
+#define UCS_RSAGG_CTRL_OP_LAST        UCS_RSAGG_CTRL_OP_RING_DENY
+
+/* Ring grant body */
+#define UCS_RSAGG_RING_GRANT_OFF_ADDR   0   /* u64 region remote address */
+#define UCS_RSAGG_RING_GRANT_OFF_OFFSET 8   /* u32 slice offset */
+#define UCS_RSAGG_RING_GRANT_FIXED      12  /* then the packed rkey */
+
 /* Largest control message body (a return address: two u16 lengths and the
- * inner device and iface addresses) */
+ * inner device and iface addresses; or a ring grant with a packed rkey) */
 #define UCS_RSAGG_CTRL_MAX_BODY       1024
 
 

@@ -318,16 +318,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msg    = rsagg_fuzz_copy(data + 1, size - 1);
         status = ucs_rsagg_ctrl_unpack(msg, size - 1, &ctrl, &err);
         if (status == UCS_OK) {
-            RSAGG_FUZZ_CHECK((ctrl.op == UCS_RSAGG_CTRL_OP_CREDIT) ||
-                             (ctrl.op == UCS_RSAGG_CTRL_OP_FLUSH_REQ) ||
-                             (ctrl.op == UCS_RSAGG_CTRL_OP_FLUSH_ACK));
+            RSAGG_FUZZ_CHECK((ctrl.op >= UCS_RSAGG_CTRL_OP_CREDIT) &&
+                             (ctrl.op <= UCS_RSAGG_CTRL_OP_LAST));
             RSAGG_FUZZ_CHECK(size - 1 ==
                              UCS_RSAGG_CTRL_SIZE + ctrl.body_length);
-            RSAGG_FUZZ_CHECK((ctrl.op == UCS_RSAGG_CTRL_OP_FLUSH_REQ) ==
+            /* requests carry a return address, a grant its fixed part */
+            RSAGG_FUZZ_CHECK(((ctrl.op == UCS_RSAGG_CTRL_OP_FLUSH_REQ) ||
+                              (ctrl.op == UCS_RSAGG_CTRL_OP_RING_REQ) ||
+                              (ctrl.op == UCS_RSAGG_CTRL_OP_RING_GRANT)) ==
                              (ctrl.body_length != 0));
+            RSAGG_FUZZ_CHECK((ctrl.op != UCS_RSAGG_CTRL_OP_RING_GRANT) ||
+                             (ctrl.body_length >=
+                              UCS_RSAGG_RING_GRANT_FIXED));
             RSAGG_FUZZ_CHECK(ctrl.body_length <= UCS_RSAGG_CTRL_MAX_BODY);
             RSAGG_FUZZ_CHECK((ctrl.body_length == 0) ||
                              (ctrl.body == msg + UCS_RSAGG_CTRL_SIZE));
+            if (ctrl.op == UCS_RSAGG_CTRL_OP_RING_GRANT) {
+                ucs_rsagg_ring_grant_t grant;
+                if (ucs_rsagg_ring_grant_unpack(&ctrl, &grant) == UCS_OK) {
+                    /* the slice is addressable by a 32-bit ring offset,
+                     * and the rkey lies inside the message */
+                    RSAGG_FUZZ_CHECK(grant.size > 0);
+                    RSAGG_FUZZ_CHECK((uint64_t)grant.offset + grant.size <=
+                                     UINT32_MAX);
+                    RSAGG_FUZZ_CHECK((const uint8_t*)grant.rkey +
+                                     grant.rkey_length == msg + size - 1);
+                }
+            }
         } else {
             rsagg_fuzz_check_rejected(status, &err, NULL);
         }

@@ -151,6 +151,15 @@ int main(int argc, char **argv)
     length = ucs_rsagg_ctrl_pack(table, UCS_RSAGG_CTRL_OP_FLUSH_ACK, 8, 3);
     rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
 
+    length = ucs_rsagg_ctrl_pack_body(table, UCS_RSAGG_CTRL_OP_RING_REQ, 2,
+                                      1 << 20, payload, 40);
+    rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
+    length = ucs_rsagg_ring_grant_pack(table, 2, 1 << 20, 0x7f0000001000ull,
+                                       1 << 20, payload, 48);
+    rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
+    length = ucs_rsagg_ctrl_pack(table, UCS_RSAGG_CTRL_OP_RING_DENY, 2, 0);
+    rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
+
     printf("%u seeds in %s\n", rsagg_corpus_count, rsagg_corpus_dir);
     return 0;
 }

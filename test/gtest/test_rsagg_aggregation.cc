@@ -574,6 +574,236 @@ TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
               << buffer / 1024 << " KB)" << std::endl;
 }
 
+/* The inner transport can put into a receiver's ring: a put of its own
+ * (tcp: put_zcopy; shared memory: put_bcopy) and a way back */
+static bool ring_capable(const entity &e)
+{
+    return (e.attr().cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE) &&
+           (e.attr().cap.flags & (UCT_IFACE_FLAG_PUT_ZCOPY |
+                                  UCT_IFACE_FLAG_PUT_BCOPY));
+}
+
+/* Sends rounds of one message per ep until the sender's batches go through
+ * the ring (the slice is granted after the first out-of-band batch) */
+static void ring_wireup(const std::function<void(unsigned)> &send_round,
+                        const std::function<unsigned()> &progress,
+                        const entity &sender)
+{
+    double deadline = now_sec() + wait_timeout_sec();
+    for (unsigned round = 0; counters(sender).ring_transfers == 0;
+         ++round) {
+        ASSERT_LT(now_sec(), deadline) << "no ring slice granted";
+        send_round(round);
+        progress();
+    }
+}
+
+TEST_P(rsagg_aggregation_test, oob_payloads_go_through_the_receivers_ring)
+{
+    if (std::get<1>(GetParam()) != "oob") {
+        GTEST_SKIP() << "the ring carries out-of-band payloads";
+    }
+    if (!ring_capable(*m_sender)) {
+        GTEST_SKIP() << "inner transport has no put";
+    }
+
+    const unsigned num_eps = 32, rounds = 200;
+    std::vector<std::vector<std::vector<uint8_t> > > sent(num_eps);
+    std::vector<uct_ep_h> eps;
+    for (unsigned i = 0; i < num_eps; ++i) {
+        eps.push_back(m_sender->create_ep_to_iface(*m_receiver));
+    }
+
+    auto send_round = [&](unsigned) {
+        for (unsigned ep = 0; ep < num_eps; ++ep) {
+            unsigned sn = sent[ep].size();
+            sent[ep].push_back(make_msg(ep, sn, 8 + ((sn * 7 + ep) % 120)));
+            send_retry([&] { return send_short(eps[ep], sent[ep].back()); });
+        }
+    };
+    ring_wireup(send_round, [&] { return progress(); }, *m_sender);
+    uint64_t ring0 = counters(*m_sender).ring_transfers;
+    for (unsigned round = 0; round < rounds; ++round) {
+        send_round(round);
+        if ((round % 4) == 0) {
+            progress();
+        }
+    }
+
+    size_t total = 0;
+    for (unsigned ep = 0; ep < num_eps; ++ep) {
+        total += sent[ep].size();
+    }
+    wait_for([&] { return m_received.size() == total; }, "all messages");
+    check_per_ep_order(num_eps, sent);
+
+    uct_rsagg_counters_t tx = counters(*m_sender);
+    uct_rsagg_counters_t rx = counters(*m_receiver);
+    /* after the grant, every batch went through the ring */
+    EXPECT_GT(tx.ring_transfers, ring0 + rounds / 8);
+    EXPECT_EQ(tx.ring_transfers, rx.rx_ring_transfers);
+    EXPECT_EQ(0u, rx.malformed);
+    std::cout << "[ INFO     ] " << tx.ring_transfers << " of "
+              << tx.transfers << " transfers through the ring ("
+              << ((m_sender->attr().cap.flags & UCT_IFACE_FLAG_PUT_ZCOPY) ?
+                  "put_zcopy" : "put_bcopy") << ")" << std::endl;
+}
+
+/* A receiver that stops progressing returns no credits: the sender fills its
+ * slice, then its buffer, then says no; once the receiver progresses again,
+ * credits come back and everything arrives in order and intact. Over shared
+ * memory the put writes straight into the receiver's memory, so a sender
+ * that ignored credits would overwrite payloads not yet delivered, and the
+ * data comparison would fail. */
+TEST_P(rsagg_aggregation_test, ring_credits_bound_a_sender_to_its_slice)
+{
+    if (std::get<1>(GetParam()) != "oob") {
+        GTEST_SKIP() << "the ring carries out-of-band payloads";
+    }
+    /* slice = max(buffer, 8 batches) = 8k, 4 batch buffers of 1k + 1k */
+    scoped_env env_batch("UCX_RSAGG_MAX_BATCH", "1k");
+    scoped_env env_buffer("UCX_RSAGG_BUFFER", "8k");
+    scoped_env env_hold("UCX_RSAGG_HOLD_TIMEOUT", "inf");
+    const size_t slice = 8192, buffer = 8192;
+    entity sender(res());
+    entity receiver(res());
+    if (!ring_capable(sender)) {
+        GTEST_SKIP() << "inner transport has no put";
+    }
+    const bool zcopy = sender.attr().cap.flags & UCT_IFACE_FLAG_PUT_ZCOPY;
+
+    std::vector<std::vector<uint8_t> > received;
+    receiver.set_am_handler(AM_ID, [&](void *data, size_t length, unsigned) {
+        received.push_back(std::vector<uint8_t>((uint8_t*)data,
+                                                (uint8_t*)data + length));
+        return UCS_OK;
+    });
+    const unsigned num_eps = 4;
+    std::vector<uct_ep_h> eps;
+    for (unsigned i = 0; i < num_eps; ++i) {
+        eps.push_back(sender.create_ep_to_iface(receiver));
+    }
+    std::vector<std::vector<std::vector<uint8_t> > > sent(num_eps);
+    auto try_send = [&](unsigned ep) {
+        unsigned sn = sent[ep].size();
+        std::vector<uint8_t> msg = make_msg(ep, sn, 100 + (sn % 60));
+        uint64_t header;
+        memcpy(&header, &msg[0], sizeof(header));
+        ucs_status_t status = uct_ep_am_short(eps[ep], AM_ID, header, &msg[8],
+                                              msg.size() - 8);
+        if (status == UCS_OK) {
+            sent[ep].push_back(msg);
+        }
+        return status;
+    };
+
+    auto both = [&] { return sender.progress() + receiver.progress(); };
+    /* Bursts, so that batches form (a lone message goes alone) */
+    ring_wireup([&](unsigned round) {
+        for (unsigned k = 0; k < 8; ++k) {
+            double deadline = now_sec() + wait_timeout_sec();
+            while (try_send((round + k) % num_eps) == UCS_ERR_NO_RESOURCE) {
+                ASSERT_LT(now_sec(), deadline);
+                both();
+            }
+        }
+    }, both, sender);
+    size_t total = 0;
+    for (unsigned ep = 0; ep < num_eps; ++ep) {
+        total += sent[ep].size();
+    }
+    double deadline = now_sec() + wait_timeout_sec();
+    while (received.size() < total) {
+        ASSERT_LT(now_sec(), deadline) << "wire-up messages";
+        both();
+    }
+
+    /* The receiver stops: send until no room, progressing the sender only */
+    uct_rsagg_counters_t tx0 = counters(sender);
+    ucs_status_t status  = UCS_OK;
+    unsigned attempts    = 0;
+    for (unsigned no_room = 0; (no_room < 1000) && (attempts < 1000000);
+         ++attempts) {
+        status   = try_send(attempts % num_eps);
+        no_room  = (status == UCS_ERR_NO_RESOURCE) ? no_room + 1 : 0;
+        if ((attempts % 8) == 0) {
+            sender.progress();
+        }
+    }
+    ASSERT_EQ(UCS_ERR_NO_RESOURCE, status) << "never out of room";
+    uct_rsagg_counters_t tx1 = counters(sender);
+    uint64_t accepted_bytes = tx1.bytes - tx0.bytes;
+    /* What the slice holds, plus what the buffer holds, plus one batch */
+    EXPECT_LE(accepted_bytes, slice + buffer + 1024) << "credits ignored";
+    if (!zcopy) {
+        /* put_bcopy is done at once: only credits stop the sender */
+        EXPECT_GT(tx1.credit_stalls, tx0.credit_stalls);
+    }
+
+    /* A pending request is called once there is room again */
+    struct pending : uct_pending_req_t {
+        int calls;
+    } req;
+    req.calls = 0;
+    req.func  = [](uct_pending_req_t *self) -> ucs_status_t {
+        ++static_cast<pending*>(self)->calls;
+        return UCS_OK;
+    };
+    bool added = (uct_ep_pending_add(eps[0], &req, 0) == UCS_OK);
+
+    /* The receiver resumes: credits return, the rest goes, all arrives */
+    total = 0;
+    for (unsigned ep = 0; ep < num_eps; ++ep) {
+        total += sent[ep].size();
+    }
+    deadline = now_sec() + wait_timeout_sec();
+    while ((received.size() < total) || (added && (req.calls == 0))) {
+        ASSERT_LT(now_sec(), deadline)
+            << "delivered " << received.size() << " of " << total;
+        both();
+    }
+    EXPECT_EQ(total, received.size());
+
+    /* and sending goes on past several laps of the slice */
+    for (unsigned i = 0; i < 2000; ++i) {
+        deadline = now_sec() + wait_timeout_sec();
+        while (try_send(i % num_eps) == UCS_ERR_NO_RESOURCE) {
+            ASSERT_LT(now_sec(), deadline);
+            both();
+        }
+    }
+    total = 0;
+    for (unsigned ep = 0; ep < num_eps; ++ep) {
+        total += sent[ep].size();
+    }
+    deadline = now_sec() + wait_timeout_sec();
+    while (received.size() < total) {
+        ASSERT_LT(now_sec(), deadline);
+        both();
+    }
+
+    std::vector<unsigned> next(num_eps, 0);
+    for (size_t i = 0; i < received.size(); ++i) {
+        uint32_t words[2];
+        ASSERT_GE(received[i].size(), 8u);
+        memcpy(words, &received[i][0], sizeof(words));
+        ASSERT_LT(words[0], num_eps);
+        unsigned ep = words[0];
+        ASSERT_EQ(next[ep], words[1]) << "ep " << ep << " out of order";
+        ASSERT_EQ(-1, first_difference(sent[ep][next[ep]], received[i]))
+            << "ep " << ep << " message " << next[ep] << " overwritten";
+        ++next[ep];
+    }
+    uct_rsagg_counters_t tx = counters(sender);
+    EXPECT_GT(tx.ring_transfers - tx0.ring_transfers, 2 * slice / 1024)
+        << "did not lap the slice";
+    EXPECT_EQ(0u, counters(receiver).malformed);
+    std::cout << "[ INFO     ] stalled receiver: " << accepted_bytes
+              << " bytes accepted (slice " << slice << ", buffer " << buffer
+              << "), " << tx.credit_stalls << " credit stalls, "
+              << tx.ring_transfers << " ring transfers" << std::endl;
+}
+
 /* UCP queues its flush as a pending request: that flush must not be refused
  * because of requests queued after it (that livelocked an MPI job) */
 TEST_P(rsagg_aggregation_test, pending_flush_is_not_blocked_by_later_requests)
@@ -848,6 +1078,84 @@ TEST_P(rsagg_wire_input_test, malformed_transfers_are_dropped_whole)
     cases += 2;
 
     EXPECT_EQ(malformed0 + cases, counters(*m_receiver).malformed);
+}
+
+/* A ring table names where its payload is; one that does not lie wholly in
+ * a slice the receiver granted is dropped before any byte of the ring is
+ * read, and nothing of it is delivered */
+TEST_P(rsagg_wire_input_test, ring_table_outside_a_granted_slice_is_dropped)
+{
+    /* Two senders, granted [0, 64k) and [64k, 128k) of the 4 MB ring */
+    scoped_env env_mux("UCX_RSAGG_MUX", "oob");
+    scoped_env env_buffer("UCX_RSAGG_BUFFER", "64k");
+    scoped_env env_batch("UCX_RSAGG_MAX_BATCH", "8k");
+    scoped_env env_ring("UCX_RSAGG_RING_SIZE", "4m");
+    const uint32_t slice = 64 * 1024, ring = 4 * 1024 * 1024;
+    if (!ring_capable(*m_sender)) {
+        GTEST_SKIP() << "inner transport has no put";
+    }
+
+    std::unique_ptr<entity> senders[2];
+    for (int i = 0; i < 2; ++i) {
+        senders[i].reset(new entity(res()));
+        uct_ep_h ep = senders[i]->create_ep_to_iface(*m_receiver);
+        unsigned sn = 0;
+        auto both = [&] { return progress() + senders[i]->progress(); };
+        ring_wireup([&](unsigned) {
+            for (int k = 0; k < 4; ++k) {
+                std::vector<uint8_t> msg = make_msg(0, sn++, 32);
+                double deadline = now_sec() + wait_timeout_sec();
+                while (send_short(ep, msg) == UCS_ERR_NO_RESOURCE) {
+                    ASSERT_LT(now_sec(), deadline);
+                    both();
+                }
+            }
+        }, both, *senders[i]);
+        /* let everything of this sender arrive */
+        double deadline = now_sec() + wait_timeout_sec();
+        while ((counters(*m_receiver).rx_ring_transfers <
+                counters(*senders[i]).ring_transfers) ||
+               (counters(*m_receiver).rx_msgs <
+                counters(*senders[i]).msgs - counters(*senders[i]).direct +
+                (i ? counters(*senders[0]).msgs -
+                     counters(*senders[0]).direct : 0))) {
+            ASSERT_LT(now_sec(), deadline);
+            progress();
+            senders[i]->progress();
+        }
+    }
+
+    auto ring_table = [&](uint32_t offset, uint32_t length) {
+        std::vector<uint8_t> table(512), payload(length);
+        ucs_rsagg_builder_t b;
+        EXPECT_EQ(UCS_OK, ucs_rsagg_builder_init_oob(
+                &b, &table[0], table.size(), &payload[0], payload.size(), 99,
+                UCS_RSAGG_FLAG_PAYLOAD_IN_RING));
+        ucs_rsagg_builder_set_ring_offset(&b, offset);
+        std::vector<uint8_t> msg = make_msg(0, 0, length);
+        EXPECT_EQ(UCS_OK, ucs_rsagg_builder_add_am(&b, 0, AM_ID, &msg[0],
+                                                   msg.size()));
+        table.resize(ucs_rsagg_builder_finish(&b, NULL));
+        return table;
+    };
+
+    uint64_t malformed0 = counters(*m_receiver).malformed;
+    uint64_t rx_ring0   = counters(*m_receiver).rx_ring_transfers;
+    const uint32_t cases[][2] = {
+        {slice - 16, 64},          /* straddles the two slices */
+        {2 * slice + 4096, 64},    /* in no slice */
+        {ring - 16, 64},           /* across the end of the region */
+        {ring + 4096, 64},         /* beyond the region */
+        {UINT32_MAX - 16, 64},     /* wraps the 32-bit offset */
+        {0, 2 * slice},            /* bigger than the slice it starts in */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+        send_then_marker(UCS_RSAGG_AM_ID_OOB_TABLE,
+                         ring_table(cases[i][0], cases[i][1]));
+    }
+    EXPECT_EQ(malformed0 + sizeof(cases) / sizeof(cases[0]),
+              counters(*m_receiver).malformed);
+    EXPECT_EQ(rx_ring0, counters(*m_receiver).rx_ring_transfers);
 }
 
 TEST_P(rsagg_aggregation_test, put_outside_its_region_is_rejected)

@@ -793,6 +793,150 @@ TEST(rsagg_wire_ctrl, only_a_flush_request_has_a_body)
 }
 
 
+TEST(rsagg_wire_ctrl, ring_request_needs_a_return_address)
+{
+    bytes body = pattern(UCS_RSAGG_CTRL_MAX_BODY + 1, 7);
+    bytes msg(UCS_RSAGG_CTRL_SIZE + body.size());
+    ucs_rsagg_ctrl_t ctrl;
+    ucs_rsagg_error_t err;
+    size_t length;
+
+    length = ucs_rsagg_ctrl_pack_body(&msg[0], UCS_RSAGG_CTRL_OP_RING_REQ, 9,
+                                      65536, &body[0], 20);
+    {
+        exact_copy c(&msg[0], length);
+        ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(c.data(), c.length(), &ctrl,
+                                                &err)) << err;
+        EXPECT_EQ(UCS_RSAGG_CTRL_OP_RING_REQ, ctrl.op);
+        EXPECT_EQ(9u, ctrl.seq);
+        EXPECT_EQ(65536u, ctrl.value);
+        ASSERT_EQ(20u, ctrl.body_length);
+        EXPECT_EQ(0, memcmp(ctrl.body, &body[0], 20));
+        /* every truncation is refused */
+        for (size_t l = 0; l < length; ++l) {
+            exact_copy t(&msg[0], l);
+            EXPECT_NE(UCS_OK, ucs_rsagg_ctrl_unpack(t.data(), t.length(),
+                                                    &ctrl, &err)) << l;
+        }
+    }
+
+    /* without a body, and with one too long */
+    length = ucs_rsagg_ctrl_pack(&msg[0], UCS_RSAGG_CTRL_OP_RING_REQ, 9, 1);
+    EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+              ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+    length = ucs_rsagg_ctrl_pack_body(&msg[0], UCS_RSAGG_CTRL_OP_RING_REQ, 9,
+                                      1, &body[0], body.size());
+    EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+              ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+}
+
+
+TEST(rsagg_wire_ctrl, ring_grant_roundtrip_and_malformed)
+{
+    bytes rkey = pattern(40, 11);
+    bytes msg(UCS_RSAGG_CTRL_SIZE + UCS_RSAGG_CTRL_MAX_BODY + 1);
+    ucs_rsagg_ring_grant_t grant;
+    ucs_rsagg_ctrl_t ctrl;
+    ucs_rsagg_error_t err;
+    size_t length;
+
+    length = ucs_rsagg_ring_grant_pack(&msg[0], 5, 1 << 20,
+                                       0x7f0012345000ull, 3 << 20,
+                                       &rkey[0], rkey.size());
+    EXPECT_EQ(UCS_RSAGG_CTRL_SIZE + UCS_RSAGG_RING_GRANT_FIXED + rkey.size(),
+              length);
+    {
+        exact_copy c(&msg[0], length);
+        ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(c.data(), c.length(), &ctrl,
+                                                &err)) << err;
+        EXPECT_EQ(UCS_RSAGG_CTRL_OP_RING_GRANT, ctrl.op);
+        EXPECT_EQ(5u, ctrl.seq);
+        ASSERT_EQ(UCS_OK, ucs_rsagg_ring_grant_unpack(&ctrl, &grant));
+        EXPECT_EQ(0x7f0012345000ull, grant.remote_addr);
+        EXPECT_EQ(3u << 20, grant.offset);
+        EXPECT_EQ(1u << 20, grant.size);
+        ASSERT_EQ(rkey.size(), grant.rkey_length);
+        EXPECT_EQ(0, memcmp(grant.rkey, &rkey[0], rkey.size()));
+        for (size_t l = 0; l < length; ++l) {
+            exact_copy t(&msg[0], l);
+            EXPECT_NE(UCS_OK, ucs_rsagg_ctrl_unpack(t.data(), t.length(),
+                                                    &ctrl, &err)) << l;
+        }
+    }
+
+    /* an empty rkey (tcp has none) is fine */
+    length = ucs_rsagg_ring_grant_pack(&msg[0], 5, 4096, 0x1000, 0, NULL, 0);
+    ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    ASSERT_EQ(UCS_OK, ucs_rsagg_ring_grant_unpack(&ctrl, &grant));
+    EXPECT_EQ(0u, grant.rkey_length);
+
+    /* a body shorter than the fixed part */
+    for (size_t body = 1; body < UCS_RSAGG_RING_GRANT_FIXED; ++body) {
+        length = ucs_rsagg_ctrl_pack_body(&msg[0],
+                                          UCS_RSAGG_CTRL_OP_RING_GRANT, 5,
+                                          4096, &rkey[0], body);
+        EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+                  ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+        EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason) << body;
+    }
+
+    /* a body beyond the largest */
+    bytes big = pattern(UCS_RSAGG_CTRL_MAX_BODY, 3);
+    length = ucs_rsagg_ring_grant_pack(&msg[0], 5, 4096, 0x1000, 0, &big[0],
+                                       UCS_RSAGG_CTRL_MAX_BODY + 1 -
+                                       UCS_RSAGG_RING_GRANT_FIXED);
+    EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+              ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+
+    /* empty slices and slices past the 32-bit offsets are refused */
+    length = ucs_rsagg_ring_grant_pack(&msg[0], 5, 0, 0x1000, 0, NULL, 0);
+    ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    EXPECT_EQ(UCS_ERR_INVALID_PARAM, ucs_rsagg_ring_grant_unpack(&ctrl,
+                                                                 &grant));
+    length = ucs_rsagg_ring_grant_pack(&msg[0], 5, 8192, 0x1000,
+                                       UINT32_MAX - 4096, NULL, 0);
+    ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    EXPECT_EQ(UCS_ERR_INVALID_PARAM, ucs_rsagg_ring_grant_unpack(&ctrl,
+                                                                 &grant));
+}
+
+
+TEST(rsagg_wire_ctrl, ring_deny_and_credit_have_no_body)
+{
+    bytes body = pattern(16, 2);
+    bytes msg(UCS_RSAGG_CTRL_SIZE + body.size());
+    ucs_rsagg_ctrl_t ctrl;
+    ucs_rsagg_error_t err;
+    size_t length;
+
+    const ucs_rsagg_ctrl_op_t ops[] = {UCS_RSAGG_CTRL_OP_RING_DENY,
+                                       UCS_RSAGG_CTRL_OP_CREDIT};
+    for (size_t i = 0; i < 2; ++i) {
+        length = ucs_rsagg_ctrl_pack(&msg[0], ops[i], 7, 512);
+        ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl,
+                                                &err)) << err;
+        EXPECT_EQ(ops[i], ctrl.op);
+        EXPECT_EQ(7u, ctrl.seq);
+        EXPECT_EQ(512u, ctrl.value);
+        length = ucs_rsagg_ctrl_pack_body(&msg[0], ops[i], 7, 512, &body[0],
+                                          body.size());
+        EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+                  ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+        EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+    }
+
+    /* the op after the last one is unknown */
+    length = ucs_rsagg_ctrl_pack(&msg[0], UCS_RSAGG_CTRL_OP_RING_DENY, 7, 0);
+    set32(&msg, UCS_RSAGG_CTRL_OFF_OP, UCS_RSAGG_CTRL_OP_LAST + 1);
+    EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+              ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
+    EXPECT_EQ(UCS_RSAGG_REASON_BAD_CTRL_OP, err.reason);
+}
+
+
 TEST(rsagg_wire_peek, zero_record_table_is_empty_before_any_record_is_read)
 {
     /* the receiver peeks at a table to pair it with its payload; an empty

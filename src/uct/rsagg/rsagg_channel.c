@@ -8,6 +8,7 @@
 
 #include "rsagg_channel.h"
 #include "rsagg_ep.h"
+#include "rsagg_ring.h"
 
 #include <uct/base/uct_iov.inl>
 
@@ -147,8 +148,8 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
      * message too large for a batch) */
     channel->max_batches    = ucs_max(iface->config.buffer /
                                       (iface->config.max_batch *
-                                       ((iface->config.mux ==
-                                         UCT_RSAGG_MUX_OOB) ? 2 : 1)), 2);
+                                       (uct_rsagg_iface_may_oob(iface) ?
+                                        2 : 1)), 2);
     /* Out-of-band tables and payloads are paired by seq at the receiver,
      * among those of all its senders: start each channel somewhere else */
     channel->seq            = ucs_generate_uuid((uintptr_t)channel);
@@ -186,6 +187,10 @@ static void uct_rsagg_channel_free_batches(uct_rsagg_channel_t *channel)
     while (!ucs_queue_is_empty(&channel->free)) {
         batch = ucs_queue_pull_elem_non_empty(&channel->free,
                                               uct_rsagg_batch_t, queue);
+        if (batch->memh != UCT_MEM_HANDLE_NULL) {
+            uct_md_mem_dereg(uct_rsagg_iface_md(channel->iface)->inner,
+                             batch->memh);
+        }
         ucs_free(batch);
     }
     channel->num_batches = 0;
@@ -200,7 +205,6 @@ static void uct_rsagg_channel_destroy(uct_rsagg_channel_t *channel)
     if (uct_rsagg_channel_has_batches(channel)) {
         ucs_diag("rsagg channel %p destroyed with unsent messages", channel);
     }
-    uct_rsagg_channel_free_batches(channel);
     uct_rsagg_channel_fail(channel, UCS_ERR_CANCELED);
 
     if (channel->inner_req_armed) {
@@ -209,7 +213,11 @@ static void uct_rsagg_channel_destroy(uct_rsagg_channel_t *channel)
     }
     ucs_list_del(&channel->dispatch);
     ucs_list_del(&channel->list);
+    /* The inner ep completes (cancels) its puts from our batch buffers as it
+     * goes, which returns those buffers to the free queue: free them after */
     uct_ep_destroy(channel->inner);
+    uct_rsagg_channel_free_batches(channel);
+    uct_rsagg_ring_tx_cleanup(channel);
     ucs_free(channel->key);
     ucs_free(channel);
 }
@@ -523,7 +531,9 @@ static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
                                             batch);
     } else {
         if (!batch->payload_sent) {
-            status = uct_rsagg_channel_send_msg(channel,
+            status = batch->in_ring ?
+                     uct_rsagg_ring_tx_put(channel, batch) :
+                     uct_rsagg_channel_send_msg(channel,
                                                 UCS_RSAGG_AM_ID_OOB_PAYLOAD,
                                                 uct_rsagg_channel_pack_payload,
                                                 batch);
@@ -543,6 +553,18 @@ static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
     return status;
 }
 
+/* A batch that left: free again, unless the inner transport still reads
+ * its payload (put_zcopy), then when that completes */
+static void uct_rsagg_channel_batch_release(uct_rsagg_channel_t *channel,
+                                            uct_rsagg_batch_t *batch)
+{
+    if (batch->put_inflight) {
+        batch->done = 1;
+    } else {
+        ucs_queue_push(&channel->free, &batch->queue);
+    }
+}
+
 static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel)
 {
     uct_rsagg_batch_t *batch;
@@ -557,7 +579,7 @@ static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel)
         }
         /* Sent, or lost with the inner ep: either way it is done */
         ucs_queue_pull_non_empty(&channel->queued);
-        ucs_queue_push(&channel->free, &batch->queue);
+        uct_rsagg_channel_batch_release(channel, batch);
         if (status != UCS_OK) {
             return status;
         }
@@ -579,10 +601,17 @@ static ucs_status_t uct_rsagg_channel_close_batch(uct_rsagg_channel_t *channel)
         return UCS_OK;
     }
 
+    if (channel->iface->config.mux == UCT_RSAGG_MUX_AUTO) {
+        /* auto: a large batch goes on the ring's data path, and so does the
+         * next one, which is likely large too */
+        channel->ring_next = (batch->length + batch->payload_length) >=
+                             channel->iface->config.auto_thresh;
+    }
+
     if (ucs_queue_is_empty(&channel->queued)) {
         status = uct_rsagg_channel_send_batch(channel, batch);
         if (status != UCS_ERR_NO_RESOURCE) {
-            ucs_queue_push(&channel->free, &batch->queue);
+            uct_rsagg_channel_batch_release(channel, batch);
             return status;
         }
     }
@@ -621,7 +650,7 @@ static uct_rsagg_batch_t *
 uct_rsagg_channel_get_buffer(uct_rsagg_channel_t *channel)
 {
     uct_rsagg_iface_t *iface = channel->iface;
-    int oob                  = (iface->config.mux == UCT_RSAGG_MUX_OOB);
+    int oob                  = uct_rsagg_iface_may_oob(iface);
     size_t size;
     uct_rsagg_batch_t *batch;
 
@@ -643,6 +672,9 @@ uct_rsagg_channel_get_buffer(uct_rsagg_channel_t *channel)
         ucs_error("rsagg: failed to allocate a batch of %zu bytes", size);
         return NULL;
     }
+    batch->channel      = channel;
+    batch->memh         = UCT_MEM_HANDLE_NULL; /* Registered on first put */
+    batch->put_inflight = 0;
     ++channel->num_batches;
     return batch;
 }
@@ -661,7 +693,20 @@ static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
 
     batch->payload_sent = 0;
     batch->raw_id       = -1;
-    if (iface->config.mux == UCT_RSAGG_MUX_OOB) {
+    batch->done         = 0;
+    batch->in_ring      = 0;
+    if ((iface->config.mux == UCT_RSAGG_MUX_OOB) || channel->ring_next) {
+        uct_rsagg_ring_tx_request(channel);
+    }
+    if (uct_rsagg_ring_tx_usable(channel)) {
+        /* The payload goes bare into our slice of the receiver's ring */
+        batch->payload = batch->data + size;
+        batch->in_ring = 1;
+        status = ucs_rsagg_builder_init_oob(&channel->builder, batch->data,
+                                            size, batch->payload, size,
+                                            ++channel->seq,
+                                            UCS_RSAGG_FLAG_PAYLOAD_IN_RING);
+    } else if (iface->config.mux == UCT_RSAGG_MUX_OOB) {
         batch->payload = batch->data + size;
         status = ucs_rsagg_builder_init_oob(&channel->builder, batch->data,
                                             size, batch->payload, size,
@@ -865,6 +910,8 @@ static ssize_t uct_rsagg_channel_send_large(uct_rsagg_channel_t *channel,
     ucs_assert(batch != NULL); /* Reserved */
     batch->raw_id       = id;
     batch->payload      = NULL;
+    batch->in_ring      = 0;
+    batch->done         = 0;
     batch->payload_sent = 0;
     batch->length       = length;
     memcpy(batch->data, iface->scratch, length);

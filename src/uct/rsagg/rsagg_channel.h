@@ -18,6 +18,16 @@
 
 
 typedef struct uct_rsagg_ep uct_rsagg_ep_t;
+typedef struct uct_rsagg_channel uct_rsagg_channel_t;
+
+
+/* A sender's slice of the receiver's ring (rsagg_ring.c) */
+typedef enum {
+    UCT_RSAGG_RING_NONE,       /* Not asked for (yet) */
+    UCT_RSAGG_RING_REQUESTED,  /* Asked, no answer yet */
+    UCT_RSAGG_RING_GRANTED,
+    UCT_RSAGG_RING_DENIED      /* Payloads stay active messages */
+} uct_rsagg_ring_state_t;
 
 
 /* One consolidated transfer: open (being filled) or closed and waiting for
@@ -31,11 +41,19 @@ typedef struct uct_rsagg_batch {
     int                        raw_id;         /* >= 0: one message too
                                                   large for a batch, sent
                                                   alone on this am id */
+    uct_rsagg_channel_t        *channel;
+    uct_mem_h                  memh;           /* payload, for put_zcopy */
+    uct_completion_t           put_comp;
+    uint8_t                    in_ring;        /* Payload goes to the ring */
+    uint8_t                    put_inflight;   /* put_zcopy not complete:
+                                                  the payload is in use */
+    uint8_t                    done;           /* Sent; free once the put
+                                                  completes */
     uint8_t                    data[];
 } uct_rsagg_batch_t;
 
 
-typedef struct uct_rsagg_channel {
+struct uct_rsagg_channel {
     uct_rsagg_iface_t          *iface;
     uct_ep_h                   inner;
     unsigned                   refcount;     /* rsagg eps using it */
@@ -75,7 +93,21 @@ typedef struct uct_rsagg_channel {
     uint8_t                    burst;        /* Last batch had several */
     uint8_t                    bcopy_large;  /* Last am_bcopy was too large
                                                 for a batch */
-} uct_rsagg_channel_t;
+    uint8_t                    ring_next;    /* auto: next batch to the ring
+                                                (the last one was large) */
+
+    /* Our slice of the receiver's ring (rsagg_ring.c) */
+    struct {
+        uint8_t                state;        /* uct_rsagg_ring_state_t */
+        uint8_t                stalled;      /* Waiting for credits */
+        uint32_t               offset;       /* Of the slice in the region */
+        uint32_t               size;
+        uint32_t               head;         /* Next write, in the slice */
+        uint32_t               credits;      /* Bytes we may write */
+        uint64_t               remote_addr;  /* Of the region */
+        uct_rkey_bundle_t      rkey;
+    } ring;
+};
 
 
 ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,

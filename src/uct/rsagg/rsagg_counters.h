@@ -35,6 +35,12 @@ typedef struct uct_rsagg_counters {
     uint64_t                   timeouts;      /* Channels whose batches the
                                                  hold timer sent (they
                                                  waited for a progress) */
+    uint64_t                   ring_transfers;    /* Sent with the payload
+                                                     put into the receiver's
+                                                     ring */
+    uint64_t                   rx_ring_transfers; /* Received that way */
+    uint64_t                   credit_stalls;     /* Times a transfer waited
+                                                     for ring credits */
 } uct_rsagg_counters_t;
 
 

@@ -12,6 +12,7 @@
 #include "rsagg_ep.h"
 #include "rsagg_peer.h"
 #include "rsagg_hold.h"
+#include "rsagg_ring.h"
 
 #include <ucs/rsagg_parser.h>
 #include <ucs/debug/log.h>
@@ -42,14 +43,40 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
 
     {"MUX", "auto",
      "Where the multiplexing information of a consolidated transfer travels:\n"
-     " embedded - a table inside the transfer itself.\n"
+     " embedded - a table inside the transfer itself: one inner active\n"
+     "            message per batch.\n"
      " oob      - a separate inner active message (the AM lane), paired by the\n"
-     "            receiver with the payload before anything is delivered.\n"
-     " auto     - embedded: the out-of-band form costs a second inner message\n"
-     "            per batch, and its payload travels as an inner active\n"
-     "            message too (no receiver ring in this version).",
+     "            receiver with the payload before anything is delivered. The\n"
+     "            payload goes on the data path: the inner transport's put\n"
+     "            (put_zcopy, else put_bcopy) into a slice of a ring that the\n"
+     "            receiver registered and granted, when the inner transport\n"
+     "            has a put and connects to interfaces (the receiver returns\n"
+     "            credits over a connection back to the sender); an inner\n"
+     "            active message otherwise, or until the slice is granted, or\n"
+     "            if the receiver has no room left in its ring.\n"
+     " auto     - embedded, except that after a batch of at least\n"
+     "            UCX_RSAGG_RING_THRESH bytes the next batch goes out-of-band\n"
+     "            through the ring, where the inner transport can do that (as\n"
+     "            for oob); never with an active-message payload, which costs\n"
+     "            a second inner message and saves nothing. The threshold is\n"
+     "            a rule, not a measured optimum (see docs/DESIGN.md).",
      ucs_offsetof(uct_rsagg_iface_config_t, mux),
      UCS_CONFIG_TYPE_ENUM(uct_rsagg_mux_names)},
+
+    {"RING_SIZE", "4m",
+     "Receive ring for out-of-band payloads: one region per interface,\n"
+     "registered with the inner memory domain when the first sender asks for\n"
+     "a slice of it, and divided into one slice per sending connection (each\n"
+     "the sender's UCX_RSAGG_BUFFER, at least 8 batches). A sender that gets\n"
+     "no slice sends its payloads as active messages. 0: no ring.",
+     ucs_offsetof(uct_rsagg_iface_config_t, ring_size),
+     UCS_CONFIG_TYPE_MEMUNITS},
+
+    {"RING_THRESH", "4k",
+     "With UCX_RSAGG_MUX=auto: batches from this size on (table and payloads)\n"
+     "make the next batch go out-of-band through the ring.",
+     ucs_offsetof(uct_rsagg_iface_config_t, auto_thresh),
+     UCS_CONFIG_TYPE_MEMUNITS},
 
     {"MAX_BATCH", "8k",
      "Largest consolidated transfer, bounded by the inner transport's largest\n"
@@ -178,8 +205,8 @@ static ucs_status_t uct_rsagg_iface_put_check(void *arg, uint64_t key,
     return UCS_ERR_INVALID_ADDR;
 }
 
-static void uct_rsagg_iface_policy(uct_rsagg_iface_t *iface,
-                                   ucs_rsagg_policy_t *policy)
+void uct_rsagg_iface_policy(uct_rsagg_iface_t *iface,
+                            ucs_rsagg_policy_t *policy)
 {
     unsigned id;
 
@@ -195,9 +222,8 @@ static void uct_rsagg_iface_policy(uct_rsagg_iface_t *iface,
 }
 
 /* Counted always, reported once per iface at error level, then at debug */
-static void uct_rsagg_iface_malformed(uct_rsagg_iface_t *iface, size_t length,
-                                      const char *why, size_t offset,
-                                      uint64_t value)
+void uct_rsagg_iface_malformed(uct_rsagg_iface_t *iface, size_t length,
+                               const char *why, size_t offset, uint64_t value)
 {
     ++iface->counters.malformed;
     ucs_log(iface->malformed_warned ? UCS_LOG_LEVEL_DEBUG :
@@ -217,8 +243,7 @@ static void uct_rsagg_iface_rejected(uct_rsagg_iface_t *iface, size_t length,
 }
 
 /* Deliver a validated transfer, in order */
-static void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface,
-                                    ucs_rsagg_iter_t *iter)
+void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface, ucs_rsagg_iter_t *iter)
 {
     ucs_rsagg_record_t rec;
 
@@ -379,6 +404,13 @@ static ucs_status_t uct_rsagg_iface_oob_table_handler(void *arg, void *data,
         return UCS_OK;
     }
 
+    if (info.flags & UCS_RSAGG_FLAG_PAYLOAD_IN_RING) {
+        /* The payload is in our ring already: the sender fenced its put
+         * before this table */
+        uct_rsagg_ring_rx_table(iface, data, length, &info);
+        return UCS_OK;
+    }
+
     payload = uct_rsagg_iface_oob_find(iface, info.seq);
     if (payload == NULL) {
         uct_rsagg_iface_malformed(iface, length,
@@ -418,13 +450,24 @@ static ucs_status_t uct_rsagg_iface_ctrl_handler(void *arg, void *data,
 
     switch (ctrl.op) {
     case UCS_RSAGG_CTRL_OP_FLUSH_REQ:
-        /* Everything the sender sent before this is applied: answer */
+        /* Everything the sender sent before this is applied: answer, with
+         * its ring credits first */
+        uct_rsagg_ring_rx_flush(iface, ctrl.body, ctrl.body_length,
+                                ctrl.value);
         uct_rsagg_peer_reply(iface, ctrl.body, ctrl.body_length,
                              UCS_RSAGG_CTRL_OP_FLUSH_ACK, ctrl.seq,
                              ctrl.value);
         break;
     case UCS_RSAGG_CTRL_OP_FLUSH_ACK:
         uct_rsagg_channel_flush_acked(iface, ctrl.value, ctrl.seq);
+        break;
+    case UCS_RSAGG_CTRL_OP_RING_REQ:
+        uct_rsagg_ring_rx_request(iface, &ctrl);
+        break;
+    case UCS_RSAGG_CTRL_OP_RING_GRANT:
+    case UCS_RSAGG_CTRL_OP_RING_DENY:
+    case UCS_RSAGG_CTRL_OP_CREDIT:
+        uct_rsagg_ring_tx_ctrl(iface, &ctrl);
         break;
     default:
         ucs_debug("rsagg: control operation %d ignored", ctrl.op);
@@ -821,6 +864,10 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     ucs_list_head_init(&self->peer_dispatch);
     ucs_queue_head_init(&self->peer_deferred);
     ucs_list_head_init(&self->oob_payloads);
+    ucs_list_head_init(&self->ring.slices);
+    self->ring.base           = NULL;
+    self->ring.rkey           = NULL;
+    self->ring.failed         = 0;
     self->num_oob_payloads    = 0;
     self->rx_headroom         = (params->field_mask &
                                  UCT_IFACE_PARAM_FIELD_RX_HEADROOM) ?
@@ -834,9 +881,10 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     self->put_aggregate       = 0;
     self->version_warned      = 0;
     self->config.aggregate    = config->aggregate;
-    /* auto: embedded, see the UCX_RSAGG_MUX documentation */
-    self->config.mux          = (config->mux == UCT_RSAGG_MUX_OOB) ?
-                                UCT_RSAGG_MUX_OOB : UCT_RSAGG_MUX_EMBEDDED;
+    self->config.mux          = config->mux;
+    self->config.ring_size    = config->ring_size;
+    self->config.auto_thresh  = config->auto_thresh;
+    self->config.ring_put     = 0;
     self->config.max_batch    = config->max_batch;
     self->config.buffer       = config->buffer;
     self->config.zcopy_thresh = config->zcopy_thresh;
@@ -904,6 +952,26 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     } else {
         goto err_free;
     }
+
+    /* The ring: a put of the inner transport, and the way back for grants
+     * and credits. put_zcopy (tcp) sends straight from the batch buffer;
+     * put_bcopy (shared memory) copies into the ring. */
+    if (self->config.aggregate && (self->ret_addr_len > 0) &&
+        uct_rsagg_iface_may_oob(self)) {
+        if ((self->inner_attr.cap.flags & UCT_IFACE_FLAG_PUT_ZCOPY) &&
+            (self->inner_attr.cap.put.max_zcopy >= self->config.max_batch) &&
+            (self->inner_attr.cap.put.max_iov >= 1)) {
+            self->config.ring_put = UCT_IFACE_FLAG_PUT_ZCOPY;
+        } else if ((self->inner_attr.cap.flags & UCT_IFACE_FLAG_PUT_BCOPY) &&
+                   (self->inner_attr.cap.put.max_bcopy >=
+                    self->config.max_batch)) {
+            self->config.ring_put = UCT_IFACE_FLAG_PUT_BCOPY;
+        }
+    }
+    /* A slice of at least 8 batches: credits come back by quarters */
+    self->config.ring_slice = ucs_min(ucs_max(self->config.buffer,
+                                              8 * self->config.max_batch),
+                                      UINT32_MAX / 2);
 
     status = uct_iface_set_am_handler(self->inner, UCS_RSAGG_AM_ID_BATCH,
                                       uct_rsagg_iface_batch_handler, self, 0);
@@ -1008,13 +1076,16 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
         fprintf(stderr, "[rsagg] %s: %lu messages (%lu bytes), %lu direct, %lu "
                  "transfers (%lu inner bytes), rx %lu messages in %lu "
                  "transfers, %lu malformed, %lu rejected puts, %lu channels, "
-                 "%lu hold timeouts\n",
+                 "%lu hold timeouts, %lu ring transfers (rx %lu), %lu credit "
+                 "stalls\n",
                  self->inner_tl, self->counters.msgs, self->counters.bytes,
                  self->counters.direct, self->counters.transfers,
                  self->counters.inner_bytes, self->counters.rx_msgs,
                  self->counters.rx_transfers, self->counters.malformed,
                  self->counters.rejected_puts, self->counters.channels,
-                 self->counters.timeouts);
+                 self->counters.timeouts, self->counters.ring_transfers,
+                 self->counters.rx_ring_transfers,
+                 self->counters.credit_stalls);
     }
 
     uct_rsagg_peer_cleanup(self);
@@ -1025,6 +1096,8 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
                                                   list));
     }
     uct_iface_close(self->inner);
+    /* No inner ep can write to it any more */
+    uct_rsagg_ring_cleanup(self);
     ucs_free(self->scratch);
 }
 

@@ -9,6 +9,7 @@
 #include "rsagg_counters.h"
 
 #include <ucs/rsagg_wire.h>
+#include <ucs/rsagg_parser.h>
 #include <uct/base/uct_iface.h>
 #include <ucs/datastruct/list.h>
 #include <ucs/datastruct/queue.h>
@@ -51,6 +52,8 @@ typedef struct uct_rsagg_iface_config {
     int                        summary;
     int                        put_aggregate;   /* ucs_ternary_auto_value_t */
     ucs_time_t                 hold_timeout;
+    size_t                     ring_size;
+    size_t                     auto_thresh;
 } uct_rsagg_iface_config_t;
 
 
@@ -104,9 +107,24 @@ struct uct_rsagg_iface {
                                                 tick */
         ucs_time_t             timeout;
     } hold;
+    struct {                                 /* Receiver ring, rsagg_ring.c */
+        void                   *base;        /* NULL: not allocated yet */
+        size_t                 size;
+        uct_mem_h              memh;
+        int                    allocated;    /* By the md's mem_alloc */
+        int                    failed;       /* Could not be set up */
+        void                   *rkey;        /* Packed inner rkey */
+        size_t                 rkey_length;
+        ucs_list_link_t        slices;       /* Granted, by offset */
+    } ring;
     struct {
         int                    aggregate;
         uct_rsagg_mux_t        mux;
+        int                    ring_put;     /* Sender: inner put to use for
+                                                ring payloads (0: none) */
+        size_t                 ring_size;    /* Receiver region */
+        size_t                 ring_slice;   /* Slice a sender asks for */
+        size_t                 auto_thresh;  /* auto: ring-oob from here */
         size_t                 max_batch;
         size_t                 max_bcopy;    /* am_bcopy: the inner's */
         size_t                 small_max;    /* Largest message batched */
@@ -134,6 +152,24 @@ ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
                                         const void *addr);
 
 void uct_rsagg_iface_pack_addr_hdr(void *addr);
+
+/* Receive side, shared with the ring (rsagg_ring.c) */
+void uct_rsagg_iface_malformed(uct_rsagg_iface_t *iface, size_t length,
+                               const char *why, size_t offset,
+                               uint64_t value);
+
+void uct_rsagg_iface_policy(uct_rsagg_iface_t *iface,
+                            ucs_rsagg_policy_t *policy);
+
+/* Delivers a validated transfer, in order */
+void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface, ucs_rsagg_iter_t *iter);
+
+/* Out-of-band tables may carry their payload in the ring, and their batch
+ * buffers need room for a table and a payload */
+static UCS_F_ALWAYS_INLINE int uct_rsagg_iface_may_oob(uct_rsagg_iface_t *iface)
+{
+    return iface->config.mux != UCT_RSAGG_MUX_EMBEDDED;
+}
 
 
 #endif

@@ -16,19 +16,25 @@
 
 typedef struct uct_rsagg_reply {
     ucs_queue_elem_t           queue;
-    uint8_t                    msg[UCS_RSAGG_CTRL_SIZE];
+    size_t                     length;
+    uint8_t                    msg[];
 } uct_rsagg_reply_t;
 
 
-/* A reply whose peer is looked up (or connected) at the next progress */
+/* A reply whose peer is looked up (or connected) at the next progress:
+ * the control message, then the return address */
 typedef struct uct_rsagg_deferred_reply {
     ucs_queue_elem_t           queue;
-    ucs_rsagg_ctrl_op_t        op;
-    uint32_t                   seq;
-    uint32_t                   value;
+    size_t                     msg_length;
     size_t                     ret_addr_len;
-    uint8_t                    ret_addr[];
+    uint8_t                    data[];
 } uct_rsagg_deferred_reply_t;
+
+
+typedef struct {
+    const uint8_t              *msg;
+    size_t                     length;
+} uct_rsagg_peer_pack_arg_t;
 
 
 ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
@@ -132,24 +138,43 @@ static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
     return peer;
 }
 
-static ucs_status_t uct_rsagg_peer_send(uct_rsagg_peer_t *peer,
-                                        const uint8_t *msg)
+static size_t uct_rsagg_peer_pack(void *dest, void *arg)
 {
-    uint64_t header;
+    uct_rsagg_peer_pack_arg_t *pack = arg;
 
-    memcpy(&header, msg, sizeof(header));
-    return uct_ep_am_short(peer->inner, UCS_RSAGG_AM_ID_CTRL, header,
-                           msg + sizeof(header),
-                           UCS_RSAGG_CTRL_SIZE - sizeof(header));
+    memcpy(dest, pack->msg, pack->length);
+    return pack->length;
+}
+
+/* A fixed-size reply is one am_short; a ring grant carries an rkey of the
+ * inner transport's size, so it goes as an am_bcopy */
+static ucs_status_t uct_rsagg_peer_send(uct_rsagg_peer_t *peer,
+                                        const uint8_t *msg, size_t length)
+{
+    uct_rsagg_peer_pack_arg_t pack;
+    uint64_t header;
+    ssize_t packed;
+
+    if (length == UCS_RSAGG_CTRL_SIZE) {
+        memcpy(&header, msg, sizeof(header));
+        return uct_ep_am_short(peer->inner, UCS_RSAGG_AM_ID_CTRL, header,
+                               msg + sizeof(header),
+                               UCS_RSAGG_CTRL_SIZE - sizeof(header));
+    }
+
+    pack.msg    = msg;
+    pack.length = length;
+    packed      = uct_ep_am_bcopy(peer->inner, UCS_RSAGG_AM_ID_CTRL,
+                                  uct_rsagg_peer_pack, &pack, 0);
+    return (packed < 0) ? (ucs_status_t)packed : UCS_OK;
 }
 
 static ucs_status_t uct_rsagg_peer_send_reply(uct_rsagg_iface_t *iface,
                                               const void *ret_addr,
                                               size_t ret_addr_len,
-                                              ucs_rsagg_ctrl_op_t op,
-                                              uint32_t seq, uint32_t value)
+                                              const uint8_t *msg,
+                                              size_t length)
 {
-    uint8_t msg[UCS_RSAGG_CTRL_SIZE];
     uct_rsagg_reply_t *reply;
     uct_rsagg_peer_t *peer;
     ucs_status_t status;
@@ -159,21 +184,21 @@ static ucs_status_t uct_rsagg_peer_send_reply(uct_rsagg_iface_t *iface,
         return UCS_ERR_UNREACHABLE;
     }
 
-    ucs_rsagg_ctrl_pack(msg, op, seq, value);
     if (ucs_queue_is_empty(&peer->replies)) {
-        status = uct_rsagg_peer_send(peer, msg);
+        status = uct_rsagg_peer_send(peer, msg, length);
         if (status != UCS_ERR_NO_RESOURCE) {
             return status;
         }
     }
 
     /* Replies keep their order: behind the ones already waiting */
-    reply = ucs_malloc(sizeof(*reply), "rsagg_reply");
+    reply = ucs_malloc(sizeof(*reply) + length, "rsagg_reply");
     if (reply == NULL) {
         ucs_error("rsagg: failed to allocate a reply");
         return UCS_ERR_NO_MEMORY;
     }
-    memcpy(reply->msg, msg, sizeof(msg));
+    reply->length = length;
+    memcpy(reply->msg, msg, length);
     ucs_queue_push(&peer->replies, &reply->queue);
     if (ucs_list_is_empty(&peer->dispatch)) {
         ucs_list_add_tail(&iface->peer_dispatch, &peer->dispatch);
@@ -182,28 +207,39 @@ static ucs_status_t uct_rsagg_peer_send_reply(uct_rsagg_iface_t *iface,
     return UCS_OK;
 }
 
-ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
-                                  const void *ret_addr, size_t ret_addr_len,
-                                  ucs_rsagg_ctrl_op_t op, uint32_t seq,
-                                  uint32_t value)
+ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
+                                      const void *ret_addr,
+                                      size_t ret_addr_len, const void *msg,
+                                      size_t msg_length)
 {
     uct_rsagg_deferred_reply_t *deferred;
 
-    deferred = ucs_malloc(sizeof(*deferred) + ret_addr_len,
+    deferred = ucs_malloc(sizeof(*deferred) + msg_length + ret_addr_len,
                           "rsagg_deferred_reply");
     if (deferred == NULL) {
         ucs_error("rsagg: failed to allocate a reply");
         return UCS_ERR_NO_MEMORY;
     }
 
-    deferred->op           = op;
-    deferred->seq          = seq;
-    deferred->value        = value;
+    deferred->msg_length   = msg_length;
     deferred->ret_addr_len = ret_addr_len;
-    memcpy(deferred->ret_addr, ret_addr, ret_addr_len);
+    memcpy(deferred->data, msg, msg_length);
+    memcpy(deferred->data + msg_length, ret_addr, ret_addr_len);
     ucs_queue_push(&iface->peer_deferred, &deferred->queue);
     uct_rsagg_iface_request_progress(iface);
     return UCS_OK;
+}
+
+ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
+                                  const void *ret_addr, size_t ret_addr_len,
+                                  ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                                  uint32_t value)
+{
+    uint8_t msg[UCS_RSAGG_CTRL_SIZE];
+
+    ucs_rsagg_ctrl_pack(msg, op, seq, value);
+    return uct_rsagg_peer_reply_msg(iface, ret_addr, ret_addr_len, msg,
+                                    sizeof(msg));
 }
 
 unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
@@ -218,9 +254,10 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
         deferred = ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
                                                  uct_rsagg_deferred_reply_t,
                                                  queue);
-        uct_rsagg_peer_send_reply(iface, deferred->ret_addr,
-                                  deferred->ret_addr_len, deferred->op,
-                                  deferred->seq, deferred->value);
+        uct_rsagg_peer_send_reply(iface,
+                                  deferred->data + deferred->msg_length,
+                                  deferred->ret_addr_len, deferred->data,
+                                  deferred->msg_length);
         ucs_free(deferred);
         ++count;
     }
@@ -229,7 +266,7 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
         while (!ucs_queue_is_empty(&peer->replies)) {
             reply  = ucs_queue_head_elem_non_empty(&peer->replies,
                                                    uct_rsagg_reply_t, queue);
-            status = uct_rsagg_peer_send(peer, reply->msg);
+            status = uct_rsagg_peer_send(peer, reply->msg, reply->length);
             if (status == UCS_ERR_NO_RESOURCE) {
                 break;
             }

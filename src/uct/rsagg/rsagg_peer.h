@@ -48,6 +48,12 @@ ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
                                   ucs_rsagg_ctrl_op_t op, uint32_t seq,
                                   uint32_t value);
 
+/* As uct_rsagg_peer_reply, any control message (a ring grant) */
+ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
+                                      const void *ret_addr,
+                                      size_t ret_addr_len, const void *msg,
+                                      size_t msg_length);
+
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_peer_has_work(uct_rsagg_iface_t *iface)
 {
