@@ -24,17 +24,23 @@ namespace rsagg_test {
 
 namespace {
 
-uct_rsagg_counters_t counters(const entity &e)
+uct_rsagg_iface_counters_func_t counters_func()
 {
     static uct_rsagg_iface_counters_func_t func =
             (uct_rsagg_iface_counters_func_t)dlsym(RTLD_DEFAULT,
                                                    UCT_RSAGG_COUNTERS_SYMBOL);
+    return func;
+}
+
+uct_rsagg_counters_t counters(const entity &e)
+{
+    uct_rsagg_iface_counters_func_t func = counters_func();
     uct_rsagg_counters_t c;
 
     memset(&c, 0, sizeof(c));
     EXPECT_TRUE(func != NULL) << UCT_RSAGG_COUNTERS_SYMBOL << " not found";
     if (func != NULL) {
-        EXPECT_EQ(UCS_OK, func(e.iface(), &c));
+        EXPECT_EQ(UCS_OK, func(e.iface(), &c, sizeof(c)));
     }
     return c;
 }
@@ -345,6 +351,39 @@ TEST_P(rsagg_aggregation_test, random_mix_keeps_per_ep_order_and_data)
     }, "all messages");
     check_per_ep_order(num_eps, sent);
     EXPECT_EQ(0u, counters(*m_receiver).malformed);
+}
+
+TEST_P(rsagg_aggregation_test, counters_follow_the_size_the_caller_knows)
+{
+    /* A program built against an older header (fewer counters) must not
+     * get more bytes than it has; one built against a newer header gets
+     * zeros for counters this module does not have */
+    uct_rsagg_iface_counters_func_t func = counters_func();
+    ASSERT_TRUE(func != NULL);
+    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+    size_t received = 0;
+    record_after_wireup(*m_receiver, &received);
+    wireup(*m_sender, ep, *m_receiver, &received);
+
+    const size_t older = offsetof(uct_rsagg_counters_t, transfers);
+    uct_rsagg_counters_t small;
+    memset(&small, 0xab, sizeof(small));
+    ASSERT_EQ(UCS_OK, func(m_sender->iface(), &small, older));
+    EXPECT_EQ(1u, small.msgs);
+    std::vector<uint8_t> untouched((uint8_t*)&small + older,
+                                   (uint8_t*)(&small + 1));
+    EXPECT_EQ(std::vector<uint8_t>(sizeof(small) - older, 0xab), untouched);
+
+    struct {
+        uct_rsagg_counters_t known;
+        uint64_t             newer[4];
+    } big;
+    memset(&big, 0xab, sizeof(big));
+    ASSERT_EQ(UCS_OK, func(m_sender->iface(), &big.known, sizeof(big)));
+    EXPECT_EQ(1u, big.known.msgs);
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(0u, big.newer[i]) << i;
+    }
 }
 
 TEST_P(rsagg_aggregation_test, flush_sends_what_is_batched)
@@ -1127,7 +1166,7 @@ TEST_P(rsagg_wire_input_test, ring_table_outside_a_granted_slice_is_dropped)
 
     auto ring_table = [&](uint32_t offset, uint32_t length) {
         std::vector<uint8_t> table(512), payload(length);
-        ucs_rsagg_builder_t b;
+        ucs_rsagg_builder_t b = {};
         EXPECT_EQ(UCS_OK, ucs_rsagg_builder_init_oob(
                 &b, &table[0], table.size(), &payload[0], payload.size(), 99,
                 UCS_RSAGG_FLAG_PAYLOAD_IN_RING));

@@ -716,7 +716,7 @@ static int bench_get_counters(bench_uct_t *u, uct_rsagg_counters_t *c)
 {
     memset(c, 0, sizeof(*c));
     return (bench_counters_func != NULL) &&
-           (bench_counters_func(u->iface, c) == UCS_OK);
+           (bench_counters_func(u->iface, c, sizeof(*c)) == UCS_OK);
 }
 
 

@@ -13,6 +13,7 @@
 #include <uct/api/uct_def.h>
 #include <ucs/type/status.h>
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -47,11 +48,16 @@ typedef struct uct_rsagg_counters {
 #define UCT_RSAGG_COUNTERS_SYMBOL "uct_rsagg_iface_counters"
 
 typedef ucs_status_t (*uct_rsagg_iface_counters_func_t)(
-        uct_iface_h iface, uct_rsagg_counters_t *counters_p);
+        uct_iface_h iface, uct_rsagg_counters_t *counters_p, size_t size);
 
-/* Counters of an rsagg iface; UCS_ERR_INVALID_PARAM for any other iface */
+/* Counters of an rsagg iface; UCS_ERR_INVALID_PARAM for any other iface.
+ * 'size' is sizeof(uct_rsagg_counters_t) as the caller was built: counters
+ * are only ever added at the end, so a program built against an older
+ * header gets the ones it knows, and one built against a newer header gets
+ * zeros for the ones this module does not have. */
 ucs_status_t uct_rsagg_iface_counters(uct_iface_h iface,
-                                      uct_rsagg_counters_t *counters_p);
+                                      uct_rsagg_counters_t *counters_p,
+                                      size_t size);
 
 #ifdef __cplusplus
 }

@@ -166,15 +166,18 @@ ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
 }
 
 ucs_status_t uct_rsagg_iface_counters(uct_iface_h tl_iface,
-                                      uct_rsagg_counters_t *counters_p)
+                                      uct_rsagg_counters_t *counters_p,
+                                      size_t size)
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+    size_t known             = ucs_min(size, sizeof(iface->counters));
 
     if (tl_iface->ops.iface_query != uct_rsagg_iface_ops.iface_query) {
         return UCS_ERR_INVALID_PARAM;
     }
 
-    *counters_p = iface->counters;
+    memcpy(counters_p, &iface->counters, known);
+    memset(UCS_PTR_BYTE_OFFSET(counters_p, known), 0, size - known);
     return UCS_OK;
 }
 
