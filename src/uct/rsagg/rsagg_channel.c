@@ -604,8 +604,9 @@ static ucs_status_t uct_rsagg_channel_close_batch(uct_rsagg_channel_t *channel)
     if (channel->iface->config.mux == UCT_RSAGG_MUX_AUTO) {
         /* auto: a large batch goes on the ring's data path, and so does the
          * next one, which is likely large too */
-        channel->ring_next = (batch->length + batch->payload_length) >=
-                             channel->iface->config.auto_thresh;
+        channel->ring_next = channel->iface->config.ring_auto &&
+                             ((batch->length + batch->payload_length) >=
+                              channel->iface->config.auto_thresh);
     }
 
     if (ucs_queue_is_empty(&channel->queued)) {

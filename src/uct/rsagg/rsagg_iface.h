@@ -125,6 +125,7 @@ struct uct_rsagg_iface {
         size_t                 ring_size;    /* Receiver region */
         size_t                 ring_slice;   /* Slice a sender asks for */
         size_t                 auto_thresh;  /* auto: ring-oob from here */
+        int                    ring_auto;    /* auto may use the ring */
         size_t                 max_batch;
         size_t                 max_bcopy;    /* am_bcopy: the inner's */
         size_t                 small_max;    /* Largest message batched */
