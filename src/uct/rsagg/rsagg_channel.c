@@ -8,6 +8,7 @@
 
 #include "rsagg_channel.h"
 #include "rsagg_ep.h"
+#include "rsagg_peer.h"
 #include "rsagg_ring.h"
 
 #include <uct/base/uct_iov.inl>
@@ -1146,22 +1147,6 @@ ssize_t uct_rsagg_channel_put_bcopy(uct_rsagg_channel_t *channel,
 }
 
 typedef struct {
-    uct_rsagg_iface_t *iface;
-    uint32_t          channel_id;
-    uint32_t          sn;
-} uct_rsagg_flush_req_arg_t;
-
-static size_t uct_rsagg_channel_pack_flush_req(void *dest, void *arg)
-{
-    uct_rsagg_flush_req_arg_t *req = arg;
-
-    return ucs_rsagg_ctrl_pack_body(dest, UCS_RSAGG_CTRL_OP_FLUSH_REQ,
-                                    req->sn, req->channel_id,
-                                    req->iface->ret_addr,
-                                    req->iface->ret_addr_len);
-}
-
-typedef struct {
     ucs_queue_elem_t queue;
     uint32_t         sn;
     uct_completion_t *comp;
@@ -1170,7 +1155,7 @@ typedef struct {
 ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
                                      uct_completion_t *comp)
 {
-    uct_rsagg_flush_req_arg_t req;
+    uct_rsagg_peer_request_t req;
     uct_rsagg_flush_comp_t *fcomp;
     ssize_t packed;
 
@@ -1182,18 +1167,19 @@ ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
 
     if (channel->puts_unflushed) {
         /* Everything before the request is applied when the answer comes */
-        req.iface      = channel->iface;
-        req.channel_id = channel->id;
-        req.sn         = channel->flush_req_sn + 1;
+        req.iface = channel->iface;
+        req.op    = UCS_RSAGG_CTRL_OP_FLUSH_REQ;
+        req.seq   = channel->flush_req_sn + 1;
+        req.value = channel->id;
         packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
-                                 uct_rsagg_channel_pack_flush_req, &req, 0);
+                                 uct_rsagg_peer_pack_request, &req, 0);
         if (packed < 0) {
             if (packed == UCS_ERR_NO_RESOURCE) {
                 uct_rsagg_channel_arm(channel);
             }
             return (ucs_status_t)packed;
         }
-        channel->flush_req_sn   = req.sn;
+        channel->flush_req_sn   = req.seq;
         channel->puts_unflushed = 0;
     }
 

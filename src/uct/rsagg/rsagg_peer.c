@@ -76,6 +76,15 @@ ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
     return UCS_OK;
 }
 
+size_t uct_rsagg_peer_pack_request(void *dest, void *arg)
+{
+    uct_rsagg_peer_request_t *req = arg;
+
+    return ucs_rsagg_ctrl_pack_body(dest, req->op, req->seq, req->value,
+                                    req->iface->ret_addr,
+                                    req->iface->ret_addr_len);
+}
+
 static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
                                             const void *ret_addr,
                                             size_t ret_addr_len)

@@ -327,26 +327,10 @@ void uct_rsagg_ring_cleanup(uct_rsagg_iface_t *iface)
 }
 
 
-typedef struct {
-    uct_rsagg_iface_t          *iface;
-    uint32_t                   channel_id;
-    uint32_t                   size;
-} uct_rsagg_ring_req_arg_t;
-
-static size_t uct_rsagg_ring_pack_req(void *dest, void *arg)
-{
-    uct_rsagg_ring_req_arg_t *req = arg;
-
-    return ucs_rsagg_ctrl_pack_body(dest, UCS_RSAGG_CTRL_OP_RING_REQ,
-                                    req->channel_id, req->size,
-                                    req->iface->ret_addr,
-                                    req->iface->ret_addr_len);
-}
-
 void uct_rsagg_ring_tx_request(uct_rsagg_channel_t *channel)
 {
     uct_rsagg_iface_t *iface = channel->iface;
-    uct_rsagg_ring_req_arg_t req;
+    uct_rsagg_peer_request_t req;
     ssize_t packed;
 
     /* Needs a put of the inner transport, a way back for grant and credits,
@@ -357,11 +341,12 @@ void uct_rsagg_ring_tx_request(uct_rsagg_channel_t *channel)
         return;
     }
 
-    req.iface      = iface;
-    req.channel_id = channel->id;
-    req.size       = iface->config.ring_slice;
+    req.iface = iface;
+    req.op    = UCS_RSAGG_CTRL_OP_RING_REQ;
+    req.seq   = channel->id;
+    req.value = iface->config.ring_slice;
     packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
-                             uct_rsagg_ring_pack_req, &req, 0);
+                             uct_rsagg_peer_pack_request, &req, 0);
     if (packed >= 0) {
         channel->ring.state = UCT_RSAGG_RING_REQUESTED;
     }
