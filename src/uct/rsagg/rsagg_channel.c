@@ -421,16 +421,15 @@ static ucs_status_t uct_rsagg_channel_dispatch_cb(uct_pending_req_t *self)
         uct_rsagg_channel_schedule(channel); /* Leaves from progress */
     }
 
-    if (!uct_rsagg_channel_has_work(channel)) {
-        return UCS_OK; /* Removed from the inner queue */
+    /* Off the inner queue even with work left (the inner ep filled up
+     * again, or a pending request declined): a transport may require that
+     * a callback that stays queued has used its resources (tcp asserts it
+     * when its send buffer is empty). rsagg's progress retries and re-arms
+     * the request when the inner ep has no room. */
+    if (uct_rsagg_channel_has_work(channel)) {
+        uct_rsagg_channel_schedule(channel);
     }
-
-    /* Stays on the inner queue; progress retries too, since an inner ep
-     * that has room again (a request made partial progress) may not call
-     * back by itself */
-    channel->inner_req_armed = 1;
-    uct_rsagg_channel_schedule(channel);
-    return UCS_ERR_NO_RESOURCE;
+    return UCS_OK;
 }
 
 unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
