@@ -534,6 +534,75 @@ TEST_P(rsagg_hold_test, timer_and_sender_keep_order_and_data)
     EXPECT_EQ(0u, counters(receiver).malformed);
 }
 
+TEST_P(rsagg_aggregation_test, a_send_waits_behind_its_eps_pending_request)
+{
+    /* UCP (tag sends from several ranks to one, MPI's unexpected messages)
+     * sends on an ep right after it queued a pending request there: the new
+     * message must not overtake the pending one, even when the channel has
+     * room again before the request is called back */
+    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+    std::vector<std::vector<std::vector<uint8_t> > > sent(1);
+    size_t received = 0;
+    record_after_wireup(*m_receiver, &received);
+    wireup(*m_sender, ep, *m_receiver, &received);
+
+    /* No receiver progress: fill the inner transport and rsagg's buffer */
+    ucs_status_t status;
+    do {
+        sent[0].push_back(make_msg(0, sent[0].size(), 64));
+        status = send_short(ep, sent[0].back());
+        if ((sent[0].size() % 16) == 0) {
+            m_sender->progress();
+        }
+    } while ((status == UCS_OK) && (sent[0].size() < 10000000));
+    ASSERT_EQ(UCS_ERR_NO_RESOURCE, status);
+
+    /* The refused message goes as a pending request, which declines its
+     * call backs until allowed (as a UCP request that finds no room yet) */
+    struct pending : uct_pending_req_t {
+        uct_ep_h             ep;
+        uint8_t              am_id;
+        int                  calls;
+        bool                 allow;
+        std::vector<uint8_t> msg;
+    } req;
+    req.ep    = ep;
+    req.am_id = AM_ID;
+    req.calls = 0;
+    req.allow = false;
+    req.msg   = sent[0].back();
+    req.func  = [](uct_pending_req_t *self) -> ucs_status_t {
+        pending *p = static_cast<pending*>(self);
+        uint64_t header;
+        ++p->calls;
+        if (!p->allow) {
+            return UCS_ERR_NO_RESOURCE;
+        }
+        memcpy(&header, &p->msg[0], sizeof(header));
+        return uct_ep_am_short(p->ep, p->am_id, header, &p->msg[8],
+                               p->msg.size() - 8);
+    };
+    ASSERT_EQ(UCS_OK, uct_ep_pending_add(ep, &req, 0));
+
+    double deadline = now_sec() + wait_timeout_sec();
+    while (req.calls == 0) {
+        ASSERT_LT(now_sec(), deadline) << "pending request never called";
+        m_receiver->progress();
+        m_sender->progress();
+    }
+
+    /* Called and declined: the channel has room now, the ep's request
+     * still waits, so a new send on that ep must wait too */
+    sent[0].push_back(make_msg(0, sent[0].size(), 64));
+    EXPECT_EQ(UCS_ERR_NO_RESOURCE, send_short(ep, sent[0].back()));
+    req.allow = true;
+    send_retry([&] { return send_short(ep, sent[0].back()); });
+
+    wait_for([&] { return m_received.size() == sent[0].size(); },
+             "all messages");
+    check_per_ep_order(1, sent);
+}
+
 TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
 {
     const size_t buffer = 64 * 1024;

@@ -77,6 +77,9 @@ ucs_status_t uct_rsagg_ep_am_short_pt(uct_ep_h tl_ep, uint8_t id,
                                       unsigned length)
 {
     UCT_RSAGG_CHECK_AM_ID(id);
+    if (ucs_unlikely(uct_rsagg_ep_must_wait(tl_ep))) {
+        return UCS_ERR_NO_RESOURCE;
+    }
     return uct_ep_am_short(UCT_RSAGG_EP_INNER(tl_ep), id, header, payload,
                            length);
 }
@@ -86,6 +89,9 @@ ssize_t uct_rsagg_ep_am_bcopy_pt(uct_ep_h tl_ep, uint8_t id,
                                  unsigned flags)
 {
     UCT_RSAGG_CHECK_AM_ID(id);
+    if (ucs_unlikely(uct_rsagg_ep_must_wait(tl_ep))) {
+        return UCS_ERR_NO_RESOURCE;
+    }
     return uct_ep_am_bcopy(UCT_RSAGG_EP_INNER(tl_ep), id, pack_cb, arg, flags);
 }
 
@@ -379,110 +385,121 @@ static ucs_status_t uct_rsagg_ep_invalidate(uct_ep_h tl_ep, unsigned flags)
 /* The operations as UCT calls them: inside the iface guard of the hold
  * timer (rsagg_hold.h), which is taken once more when they nest */
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_am_short,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uint8_t id, uint64_t header,
-                        const void *payload, unsigned length),
-                       (tl_ep, id, header, payload, length))
+/* A send operation also waits behind the ep's pending requests: UCT keeps
+ * an ep's order, so while requests of this ep wait, a new operation returns
+ * UCS_ERR_NO_RESOURCE too, unless it is one of them being dispatched */
+#define UCT_RSAGG_EP_SEND_GUARDED(_type, _func, _params, _args) \
+    _type _func##_guarded _params \
+    { \
+        uct_rsagg_iface_t *_guard_iface = uct_rsagg_ep_iface(tl_ep); \
+        _type _ret; \
+        \
+        if (ucs_unlikely(uct_rsagg_ep_must_wait(tl_ep))) { \
+            return UCS_ERR_NO_RESOURCE; \
+        } \
+        uct_rsagg_hold_enter(_guard_iface); \
+        _ret = _func _args; \
+        uct_rsagg_hold_leave(_guard_iface); \
+        return _ret; \
+    }
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_am_short_iov,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uint8_t id, const uct_iov_t *iov,
-                        size_t iovcnt),
-                       (tl_ep, id, iov, iovcnt))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_short,
+                          (uct_ep_h tl_ep, uint8_t id, uint64_t header,
+                           const void *payload, unsigned length),
+                          (tl_ep, id, header, payload, length))
 
-UCT_RSAGG_HOLD_GUARDED(ssize_t, uct_rsagg_ep_am_bcopy,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uint8_t id, uct_pack_callback_t pack_cb,
-                        void *arg, unsigned flags),
-                       (tl_ep, id, pack_cb, arg, flags))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_short_iov,
+                          (uct_ep_h tl_ep, uint8_t id, const uct_iov_t *iov,
+                           size_t iovcnt),
+                          (tl_ep, id, iov, iovcnt))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_am_zcopy,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uint8_t id, const void *header,
-                        unsigned header_length, const uct_iov_t *iov,
-                        size_t iovcnt, unsigned flags, uct_completion_t *comp),
-                       (tl_ep, id, header, header_length, iov, iovcnt, flags,
-                        comp))
+UCT_RSAGG_EP_SEND_GUARDED(ssize_t, uct_rsagg_ep_am_bcopy,
+                          (uct_ep_h tl_ep, uint8_t id,
+                           uct_pack_callback_t pack_cb, void *arg,
+                           unsigned flags),
+                          (tl_ep, id, pack_cb, arg, flags))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_put_short,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, const void *buffer, unsigned length,
-                        uint64_t remote_addr, uct_rkey_t rkey),
-                       (tl_ep, buffer, length, remote_addr, rkey))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_zcopy,
+                          (uct_ep_h tl_ep, uint8_t id, const void *header,
+                           unsigned header_length, const uct_iov_t *iov,
+                           size_t iovcnt, unsigned flags,
+                           uct_completion_t *comp),
+                          (tl_ep, id, header, header_length, iov, iovcnt, flags,
+                           comp))
 
-UCT_RSAGG_HOLD_GUARDED(ssize_t, uct_rsagg_ep_put_bcopy,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uct_pack_callback_t pack_cb, void *arg,
-                        uint64_t remote_addr, uct_rkey_t rkey),
-                       (tl_ep, pack_cb, arg, remote_addr, rkey))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_put_short,
+                          (uct_ep_h tl_ep, const void *buffer, unsigned length,
+                           uint64_t remote_addr, uct_rkey_t rkey),
+                          (tl_ep, buffer, length, remote_addr, rkey))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_put_zcopy,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
-                        uint64_t remote_addr, uct_rkey_t rkey,
-                        uct_completion_t *comp),
-                       (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ssize_t, uct_rsagg_ep_put_bcopy,
+                          (uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
+                           void *arg, uint64_t remote_addr, uct_rkey_t rkey),
+                          (tl_ep, pack_cb, arg, remote_addr, rkey))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_short,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, void *buffer, unsigned length,
-                        uint64_t remote_addr, uct_rkey_t rkey),
-                       (tl_ep, buffer, length, remote_addr, rkey))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_put_zcopy,
+                          (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
+                           uint64_t remote_addr, uct_rkey_t rkey,
+                           uct_completion_t *comp),
+                          (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_bcopy,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uct_unpack_callback_t unpack_cb,
-                        void *arg, size_t length, uint64_t remote_addr,
-                        uct_rkey_t rkey, uct_completion_t *comp),
-                       (tl_ep, unpack_cb, arg, length, remote_addr, rkey, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_get_short,
+                          (uct_ep_h tl_ep, void *buffer, unsigned length,
+                           uint64_t remote_addr, uct_rkey_t rkey),
+                          (tl_ep, buffer, length, remote_addr, rkey))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_get_zcopy,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
-                        uint64_t remote_addr, uct_rkey_t rkey,
-                        uct_completion_t *comp),
-                       (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_get_bcopy,
+                          (uct_ep_h tl_ep, uct_unpack_callback_t unpack_cb,
+                           void *arg, size_t length, uint64_t remote_addr,
+                           uct_rkey_t rkey, uct_completion_t *comp),
+                          (tl_ep, unpack_cb, arg, length, remote_addr, rkey,
+                           comp))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap64,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uint64_t compare, uint64_t swap,
-                        uint64_t remote_addr, uct_rkey_t rkey, uint64_t *result,
-                        uct_completion_t *comp),
-                       (tl_ep, compare, swap, remote_addr, rkey, result, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_get_zcopy,
+                          (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
+                           uint64_t remote_addr, uct_rkey_t rkey,
+                           uct_completion_t *comp),
+                          (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap32,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uint32_t compare, uint32_t swap,
-                        uint64_t remote_addr, uct_rkey_t rkey, uint32_t *result,
-                        uct_completion_t *comp),
-                       (tl_ep, compare, swap, remote_addr, rkey, result, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap64,
+                          (uct_ep_h tl_ep, uint64_t compare, uint64_t swap,
+                           uint64_t remote_addr, uct_rkey_t rkey,
+                           uint64_t *result, uct_completion_t *comp),
+                          (tl_ep, compare, swap, remote_addr, rkey, result,
+                           comp))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_post,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, unsigned opcode, uint32_t value,
-                        uint64_t remote_addr, uct_rkey_t rkey),
-                       (tl_ep, opcode, value, remote_addr, rkey))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap32,
+                          (uct_ep_h tl_ep, uint32_t compare, uint32_t swap,
+                           uint64_t remote_addr, uct_rkey_t rkey,
+                           uint32_t *result, uct_completion_t *comp),
+                          (tl_ep, compare, swap, remote_addr, rkey, result,
+                           comp))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_post,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, unsigned opcode, uint64_t value,
-                        uint64_t remote_addr, uct_rkey_t rkey),
-                       (tl_ep, opcode, value, remote_addr, rkey))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_post,
+                          (uct_ep_h tl_ep, unsigned opcode, uint32_t value,
+                           uint64_t remote_addr, uct_rkey_t rkey),
+                          (tl_ep, opcode, value, remote_addr, rkey))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_fetch,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uct_atomic_op_t opcode, uint32_t value,
-                        uint32_t *result, uint64_t remote_addr, uct_rkey_t rkey,
-                        uct_completion_t *comp),
-                       (tl_ep, opcode, value, result, remote_addr, rkey, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_post,
+                          (uct_ep_h tl_ep, unsigned opcode, uint64_t value,
+                           uint64_t remote_addr, uct_rkey_t rkey),
+                          (tl_ep, opcode, value, remote_addr, rkey))
 
-UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_fetch,
-                       uct_rsagg_ep_iface(tl_ep),
-                       (uct_ep_h tl_ep, uct_atomic_op_t opcode, uint64_t value,
-                        uint64_t *result, uint64_t remote_addr, uct_rkey_t rkey,
-                        uct_completion_t *comp),
-                       (tl_ep, opcode, value, result, remote_addr, rkey, comp))
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_fetch,
+                          (uct_ep_h tl_ep, uct_atomic_op_t opcode,
+                           uint32_t value, uint32_t *result,
+                           uint64_t remote_addr, uct_rkey_t rkey,
+                           uct_completion_t *comp),
+                          (tl_ep, opcode, value, result, remote_addr, rkey,
+                           comp))
+
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_fetch,
+                          (uct_ep_h tl_ep, uct_atomic_op_t opcode,
+                           uint64_t value, uint64_t *result,
+                           uint64_t remote_addr, uct_rkey_t rkey,
+                           uct_completion_t *comp),
+                          (tl_ep, opcode, value, result, remote_addr, rkey,
+                           comp))
 
 UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_pending_add,
                        uct_rsagg_ep_iface(tl_ep),

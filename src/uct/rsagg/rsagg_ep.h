@@ -40,6 +40,16 @@ static UCS_F_ALWAYS_INLINE uct_rsagg_iface_t *uct_rsagg_ep_iface(uct_ep_h tl_ep)
     return ucs_derived_of(tl_ep->iface, uct_rsagg_iface_t);
 }
 
+/* Requests of this ep wait in its pending queue, and the caller is not one
+ * of them being dispatched: a new operation must wait too */
+static UCS_F_ALWAYS_INLINE int uct_rsagg_ep_must_wait(uct_ep_h tl_ep)
+{
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    return !ucs_queue_is_empty(&ep->pending_q) &&
+           (ep->channel->dispatch_ep != ep);
+}
+
 
 ucs_status_t uct_rsagg_ep_am_short_guarded(uct_ep_h tl_ep, uint8_t id,
                                            uint64_t header, const void *payload,
