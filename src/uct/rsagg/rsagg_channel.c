@@ -300,10 +300,15 @@ ucs_status_t uct_rsagg_channel_pending_add(uct_rsagg_channel_t *channel,
     ucs_status_t status;
 
     if (ucs_list_is_empty(&channel->pending_eps)) {
-        /* Nothing queued: the caller may retry at once if the inner ep has
-         * resources again */
         status = uct_rsagg_channel_arm(channel);
-        if (status != UCS_OK) {
+        if (status == UCS_ERR_BUSY) {
+            /* The inner ep has room: what the send missed is rsagg's own
+             * (ring credits, a batch buffer whose put is in flight). A
+             * caller told to retry at once (UCS_ERR_BUSY) would retry
+             * forever without the progress that brings them; the request
+             * waits, and rsagg's progress calls it back. */
+            uct_rsagg_channel_schedule(channel);
+        } else if (status != UCS_OK) {
             return status;
         }
     }
