@@ -110,14 +110,16 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
      ucs_offsetof(uct_rsagg_iface_config_t, put_aggregate),
      UCS_CONFIG_TYPE_TERNARY},
 
-    {"HOLD_TIMEOUT", "1ms",
+    {"HOLD_TIMEOUT", "10ms",
      "Longest time a batch waits for the worker to be progressed again. A\n"
      "batch leaves on progress; if the application stops progressing the\n"
      "worker (a compute phase, or progressing another worker while its peer\n"
      "waits on this one), the worker's async thread sends the batches that\n"
      "have waited a whole timeout without progress, after at most twice the\n"
-     "timeout. \"inf\" disables that: batches then leave only on progress,\n"
-     "flush or fence.",
+     "timeout. The timer wakes the async thread once per timeout, on the\n"
+     "worker's core: shorter timeouts cost message rate (UCT am_bw 8 B over\n"
+     "tcp, pinned: 1ms -30%, 10ms -13% against inf). \"inf\" disables it:\n"
+     "batches then leave only on progress, flush or fence.",
      ucs_offsetof(uct_rsagg_iface_config_t, hold_timeout),
      UCS_CONFIG_TYPE_TIME_UNITS},
 
