@@ -76,31 +76,6 @@ long rss_kb()
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* Parameters of an ep from 'iface' to the iface of 'peer', skipping the
- * first 'skip' bytes of its iface address; owns the addresses it points to */
-struct iface_ep_params {
-    std::vector<uint8_t> dev_addr;
-    std::vector<uint8_t> iface_addr;
-    uct_ep_params_t      params;
-
-    iface_ep_params(uct_iface_h iface, const entity &peer, size_t skip = 0) :
-        dev_addr(peer.device_address()), iface_addr(peer.iface_address())
-    {
-        memset(&params, 0, sizeof(params));
-        params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
-                            UCT_EP_PARAM_FIELD_DEV_ADDR |
-                            UCT_EP_PARAM_FIELD_IFACE_ADDR;
-        params.iface      = iface;
-        params.dev_addr   = dev_addr.empty() ? NULL :
-                            (const uct_device_addr_t*)dev_addr.data();
-        params.iface_addr = (const uct_iface_addr_t*)(iface_addr.data() +
-                                                       skip);
-    }
-
-    iface_ep_params(const iface_ep_params&) = delete;
-    iface_ep_params &operator=(const iface_ep_params&) = delete;
-};
-
 } // namespace
 
 
@@ -147,15 +122,7 @@ protected:
 
     bool wait_for(const std::function<bool()> &cond, const std::string &what)
     {
-        double deadline = now_sec() + wait_timeout_sec();
-        while (!cond()) {
-            if (now_sec() > deadline) {
-                ADD_FAILURE() << "timed out waiting for " << what;
-                return false;
-            }
-            progress();
-        }
-        return true;
+        return wait_until(cond, [this] { progress(); }, what);
     }
 
     ucs_status_t send_short(uct_ep_h ep, const std::vector<uint8_t> &msg)
@@ -196,6 +163,16 @@ protected:
             from.progress();
             to.progress();
         }
+    }
+
+    /* The receiver's handler: counts the messages in *delivered_p */
+    void count_deliveries(entity &receiver, size_t *delivered_p)
+    {
+        receiver.set_am_handler(AM_ID, [delivered_p](void*, size_t,
+                                                     unsigned) {
+            ++(*delivered_p);
+            return UCS_OK;
+        });
     }
 
     /* The receiver's handler: counts every message in *received_p and
@@ -610,10 +587,7 @@ TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
     entity sender(res());
     entity receiver(res());
     size_t delivered = 0;
-    receiver.set_am_handler(AM_ID, [&](void*, size_t, unsigned) {
-        ++delivered;
-        return UCS_OK;
-    });
+    count_deliveries(receiver, &delivered);
     uct_ep_h ep = sender.create_ep_to_iface(receiver);
     uint64_t header = 0;
 
@@ -924,10 +898,7 @@ TEST_P(rsagg_aggregation_test, pending_flush_is_not_blocked_by_later_requests)
     entity sender(res());
     entity receiver(res());
     size_t delivered = 0;
-    receiver.set_am_handler(AM_ID, [&](void*, size_t, unsigned) {
-        ++delivered;
-        return UCS_OK;
-    });
+    count_deliveries(receiver, &delivered);
     uct_ep_h ep = sender.create_ep_to_iface(receiver);
     wireup(sender, ep, receiver, &delivered);
 

@@ -196,15 +196,7 @@ protected:
 
     bool wait_for(const std::function<bool()> &cond, const std::string &what)
     {
-        double deadline = now_sec() + wait_timeout_sec();
-        while (!cond()) {
-            if (now_sec() > deadline) {
-                ADD_FAILURE() << "timed out waiting for " << what;
-                return false;
-            }
-            progress();
-        }
-        return true;
+        return wait_until(cond, [this] { progress(); }, what);
     }
 
     ucs_status_t flush_ep(ucp_ep_h ep)

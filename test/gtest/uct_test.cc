@@ -450,6 +450,25 @@ double wait_timeout_sec()
     return 20.0;
 }
 
+bool wait_until(const std::function<bool()> &cond,
+                const std::function<void()> &progress,
+                const std::string &what)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double deadline = ts.tv_sec + ts.tv_nsec * 1e-9 + wait_timeout_sec();
+
+    while (!cond()) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (ts.tv_sec + ts.tv_nsec * 1e-9 > deadline) {
+            ADD_FAILURE() << "timed out waiting for " << what;
+            return false;
+        }
+        progress();
+    }
+    return true;
+}
+
 
 entity::entity(const resource &res, const options &opts) :
     m_res(res), m_opts(opts), m_async(NULL), m_worker(NULL),
@@ -640,24 +659,27 @@ ucs_status_t entity::error_handler(void *arg, uct_ep_h ep,
     return UCS_OK;
 }
 
-uct_ep_h entity::create_ep_to_iface(const entity &peer)
+iface_ep_params::iface_ep_params(uct_iface_h iface, const entity &peer,
+                                 size_t skip) :
+    dev_addr(peer.device_address()), iface_addr(peer.iface_address())
 {
-    std::vector<uint8_t> dev_addr   = peer.device_address();
-    std::vector<uint8_t> iface_addr = peer.iface_address();
-    uct_ep_params_t params;
-    uct_ep_h ep;
-
     memset(&params, 0, sizeof(params));
     params.field_mask = UCT_EP_PARAM_FIELD_IFACE |
                         UCT_EP_PARAM_FIELD_DEV_ADDR |
                         UCT_EP_PARAM_FIELD_IFACE_ADDR;
-    params.iface      = m_iface;
+    params.iface      = iface;
     params.dev_addr   = dev_addr.empty() ? NULL :
-                        (const uct_device_addr_t*)&dev_addr[0];
-    params.iface_addr = iface_addr.empty() ? NULL :
-                        (const uct_iface_addr_t*)&iface_addr[0];
+                        (const uct_device_addr_t*)dev_addr.data();
+    params.iface_addr = (iface_addr.size() <= skip) ? NULL :
+                        (const uct_iface_addr_t*)(iface_addr.data() + skip);
+}
 
-    ucs_status_t status = uct_ep_create(&params, &ep);
+uct_ep_h entity::create_ep_to_iface(const entity &peer)
+{
+    iface_ep_params p(m_iface, peer);
+    uct_ep_h ep;
+
+    ucs_status_t status = uct_ep_create(&p.params, &ep);
     if (status != UCS_OK) {
         throw_status("uct_ep_create(to iface)", status);
     }

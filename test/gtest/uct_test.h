@@ -127,6 +127,12 @@ std::string status_str(ucs_status_t status);
 /* Deadline and attempt bound: only ever used to fail a test that hangs */
 double wait_timeout_sec();
 
+/* Calls 'progress' until 'cond' holds; after wait_timeout_sec() adds a
+ * failure naming 'what' and returns false */
+bool wait_until(const std::function<bool()> &cond,
+                const std::function<void()> &progress,
+                const std::string &what);
+
 
 /*
  * One worker + memory domain + interface on a resource, and the endpoints
@@ -199,6 +205,20 @@ private:
     std::vector<uct_ep_h>   m_eps;
     std::vector<error_event> m_errors;
     std::map<uint8_t, std::unique_ptr<am_handler_t> > m_am_handlers;
+};
+
+
+/* Parameters of an ep from 'iface' to the iface of 'peer', skipping the
+ * first 'skip' bytes of its iface address; owns the addresses it points to */
+struct iface_ep_params {
+    std::vector<uint8_t> dev_addr;
+    std::vector<uint8_t> iface_addr;
+    uct_ep_params_t      params;
+
+    iface_ep_params(uct_iface_h iface, const entity &peer, size_t skip = 0);
+
+    iface_ep_params(const iface_ep_params&) = delete;
+    iface_ep_params &operator=(const iface_ep_params&) = delete;
 };
 
 
