@@ -23,6 +23,26 @@
 #define TAG_KILLED 5
 
 
+/* An operation with 'peer' failed: say which peer, as an MPI user would,
+ * since Open MPI's own abort message names only the reporting rank */
+static void killed_failed(const mpi_test_t *t, const char *what, int peer,
+                          int rc)
+{
+    char str[MPI_MAX_ERROR_STRING];
+    int len = 0;
+
+    MPI_Error_string(rc, str, &len);
+    if (peer >= 0) {
+        fprintf(stderr, "mpi_killed: rank %d: %s rank %d failed: %s\n",
+                t->rank, what, peer, str);
+    } else {
+        fprintf(stderr, "mpi_killed: rank %d: %s failed: %s\n", t->rank,
+                what, str);
+    }
+    MPI_Abort(MPI_COMM_WORLD, 2);
+}
+
+
 int main(int argc, char **argv)
 {
     static const char *const options[] = {"-k", "-v", "-i", NULL};
@@ -30,6 +50,8 @@ int main(int argc, char **argv)
     long kill_iter, iters, iter;
     int victim, peer, n;
     MPI_Request *req;
+    MPI_Status *status;
+    int *req_peer, rc, i;
     uint64_t *sbuf, *rbuf;
     char host[256];
 
@@ -40,7 +62,12 @@ int main(int argc, char **argv)
                              t.size - 1);
     iters     = mpi_test_arg(&t, argc, argv, "-i", 1000000, 1, 1L << 40);
 
-    req  = mpi_test_malloc(&t, 2 * t.size * sizeof(*req));
+    /* Errors come back to the program, which names the peer */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+
+    req      = mpi_test_malloc(&t, 2 * t.size * sizeof(*req));
+    status   = mpi_test_malloc(&t, 2 * t.size * sizeof(*status));
+    req_peer = mpi_test_malloc(&t, 2 * t.size * sizeof(*req_peer));
     sbuf = mpi_test_malloc(&t, t.size * sizeof(*sbuf));
     rbuf = mpi_test_malloc(&t, t.size * sizeof(*rbuf));
     gethostname(host, sizeof(host));
@@ -59,13 +86,31 @@ int main(int argc, char **argv)
             if (peer == t.rank) {
                 continue;
             }
-            sbuf[peer] = iter;
-            MPI_Irecv(&rbuf[peer], 1, MPI_UINT64_T, peer, TAG_KILLED,
-                      MPI_COMM_WORLD, &req[n++]);
-            MPI_Isend(&sbuf[peer], 1, MPI_UINT64_T, peer, TAG_KILLED,
-                      MPI_COMM_WORLD, &req[n++]);
+            sbuf[peer]  = iter;
+            req_peer[n] = peer;
+            rc = MPI_Irecv(&rbuf[peer], 1, MPI_UINT64_T, peer, TAG_KILLED,
+                           MPI_COMM_WORLD, &req[n++]);
+            if (rc != MPI_SUCCESS) {
+                killed_failed(&t, "MPI_Irecv from", peer, rc);
+            }
+            req_peer[n] = peer;
+            rc = MPI_Isend(&sbuf[peer], 1, MPI_UINT64_T, peer, TAG_KILLED,
+                           MPI_COMM_WORLD, &req[n++]);
+            if (rc != MPI_SUCCESS) {
+                killed_failed(&t, "MPI_Isend to", peer, rc);
+            }
         }
-        MPI_Waitall(n, req, MPI_STATUSES_IGNORE);
+        rc = MPI_Waitall(n, req, status);
+        for (i = 0; (rc == MPI_ERR_IN_STATUS) && (i < n); ++i) {
+            if ((status[i].MPI_ERROR != MPI_SUCCESS) &&
+                (status[i].MPI_ERROR != MPI_ERR_PENDING)) {
+                killed_failed(&t, "a request with", req_peer[i],
+                              status[i].MPI_ERROR);
+            }
+        }
+        if (rc != MPI_SUCCESS) {
+            killed_failed(&t, "MPI_Waitall, no request named", -1, rc);
+        }
 
         for (peer = 0; peer < t.size; ++peer) {
             if ((peer != t.rank) && (rbuf[peer] != (uint64_t)iter)) {
