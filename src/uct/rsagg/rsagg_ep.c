@@ -316,8 +316,7 @@ static ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
     /* Requests of this ep still waiting: not flushed yet. Unless this flush
      * is itself the ep's pending request being dispatched: what is queued
      * then came after it. */
-    if (!ucs_queue_is_empty(&ep->pending_q) &&
-        (ep->channel->dispatch_ep != ep) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
+    if (uct_rsagg_ep_must_wait(tl_ep) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
         return UCS_ERR_NO_RESOURCE;
     }
 
