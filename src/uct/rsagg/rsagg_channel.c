@@ -930,6 +930,22 @@ static ssize_t uct_rsagg_channel_send_large(uct_rsagg_channel_t *channel,
     return length;
 }
 
+/* An am_bcopy packed by the inner transport itself, sent alone */
+static ssize_t uct_rsagg_channel_bcopy_alone(uct_rsagg_channel_t *channel,
+                                             uint8_t id,
+                                             uct_pack_callback_t pack_cb,
+                                             void *arg, unsigned flags)
+{
+    ssize_t packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
+
+    if (packed >= 0) {
+        channel->bcopy_large = (size_t)packed >
+                               channel->iface->config.small_max;
+        uct_rsagg_channel_sent_direct(channel, packed);
+    }
+    return packed;
+}
+
 ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
                                    uint32_t ep_id, uint8_t id,
                                    uct_pack_callback_t pack_cb, void *arg,
@@ -940,12 +956,7 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
     ssize_t packed;
 
     if (uct_rsagg_channel_send_direct(channel)) {
-        packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
-        if (packed >= 0) {
-            channel->bcopy_large = (size_t)packed > iface->config.small_max;
-            uct_rsagg_channel_sent_direct(channel, packed);
-        }
-        return packed;
+        return uct_rsagg_channel_bcopy_alone(channel, id, pack_cb, arg, flags);
     }
 
     /* The last am_bcopy was too large for a batch: expect another one, and
@@ -956,10 +967,9 @@ ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
         status = uct_rsagg_channel_has_batches(channel) ?
                  uct_rsagg_channel_flush_batches(channel) : UCS_OK;
         if (status == UCS_OK) {
-            packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
+            packed = uct_rsagg_channel_bcopy_alone(channel, id, pack_cb, arg,
+                                                   flags);
             if (packed >= 0) {
-                channel->bcopy_large = (size_t)packed > iface->config.small_max;
-                uct_rsagg_channel_sent_direct(channel, packed);
                 return packed;
             }
             status = (ucs_status_t)packed;
