@@ -191,6 +191,16 @@ protected:
         });
     }
 
+    /* An ep from the sender to the receiver, proven up; the receiver keeps
+     * every later message in m_received */
+    uct_ep_h connect_recorded()
+    {
+        uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+        record_after_wireup(*m_receiver, &m_wireup_received);
+        wireup(*m_sender, ep, *m_receiver, &m_wireup_received);
+        return ep;
+    }
+
     /* Checks that every ep's messages arrived whole and in order */
     void check_per_ep_order(unsigned num_eps,
                             const std::vector<std::vector<std::vector<
@@ -214,6 +224,7 @@ protected:
         }
     }
 
+    size_t                            m_wireup_received = 0;
     std::unique_ptr<scoped_env>       m_mux;
     std::unique_ptr<scoped_env>       m_aggregate;
     std::unique_ptr<entity>           m_sender;
@@ -337,10 +348,7 @@ TEST_P(rsagg_aggregation_test, counters_follow_the_size_the_caller_knows)
      * zeros for counters this module does not have */
     uct_rsagg_iface_counters_func_t func = counters_func();
     ASSERT_TRUE(func != NULL);
-    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
-    size_t received = 0;
-    record_after_wireup(*m_receiver, &received);
-    wireup(*m_sender, ep, *m_receiver, &received);
+    connect_recorded(); /* one message sent: msgs == 1 */
 
     const size_t older = offsetof(uct_rsagg_counters_t, transfers);
     uct_rsagg_counters_t small;
@@ -365,11 +373,8 @@ TEST_P(rsagg_aggregation_test, counters_follow_the_size_the_caller_knows)
 
 TEST_P(rsagg_aggregation_test, flush_sends_what_is_batched)
 {
-    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+    uct_ep_h ep = connect_recorded();
     std::vector<std::vector<std::vector<uint8_t> > > sent(1);
-    size_t received = 0;
-    record_after_wireup(*m_receiver, &received);
-    wireup(*m_sender, ep, *m_receiver, &received);
     m_sender->progress(); /* a progress round: the channel is idle again */
     m_sender->progress();
     uint64_t transfers0 = counters(*m_sender).transfers;
@@ -517,11 +522,8 @@ TEST_P(rsagg_aggregation_test, a_send_waits_behind_its_eps_pending_request)
      * sends on an ep right after it queued a pending request there: the new
      * message must not overtake the pending one, even when the channel has
      * room again before the request is called back */
-    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+    uct_ep_h ep = connect_recorded();
     std::vector<std::vector<std::vector<uint8_t> > > sent(1);
-    size_t received = 0;
-    record_after_wireup(*m_receiver, &received);
-    wireup(*m_sender, ep, *m_receiver, &received);
 
     /* No receiver progress: fill the inner transport and rsagg's buffer */
     ucs_status_t status;
