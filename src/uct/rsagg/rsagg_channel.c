@@ -812,32 +812,6 @@ uct_rsagg_channel_reserved_open(uct_rsagg_channel_t *channel)
     }
 }
 
-/* A message goes out alone when the channel is idle (nothing batched, nothing
- * sent since the last progress): a lone message never waits for a batch.
- * Right after such a send, further messages are batched. "Since the last
- * progress" is an epoch compare, so a direct send costs no list operation. */
-static UCS_F_ALWAYS_INLINE int
-uct_rsagg_channel_send_direct(uct_rsagg_channel_t *channel)
-{
-    return !channel->iface->config.aggregate ||
-           ((channel->direct_epoch != channel->iface->progress_epoch) &&
-            !channel->burst && (channel->open == NULL) &&
-            ucs_queue_is_empty(&channel->queued));
-}
-
-static UCS_F_ALWAYS_INLINE void
-uct_rsagg_channel_sent_direct(uct_rsagg_channel_t *channel, size_t length)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-
-    ++iface->counters.msgs;
-    ++iface->counters.direct;
-    ++iface->counters.transfers;
-    iface->counters.bytes       += length;
-    iface->counters.inner_bytes += length;
-    channel->direct_epoch        = iface->progress_epoch;
-}
-
 ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
                                              uint32_t ep_id, uint8_t id,
                                              uint64_t header,

@@ -183,6 +183,37 @@ uct_rsagg_channel_has_batches(const uct_rsagg_channel_t *channel)
            !ucs_queue_is_empty(&channel->queued);
 }
 
+/* A message goes out alone when the channel is idle (nothing batched, nothing
+ * sent since the last progress): a lone message never waits for a batch.
+ * Right after such a send, further messages are batched. "Since the last
+ * progress" is an epoch compare, so a direct send costs no list operation. */
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_channel_is_idle(const uct_rsagg_channel_t *channel, uint32_t epoch)
+{
+    return (channel->direct_epoch != epoch) && !channel->burst &&
+           (channel->open == NULL) && ucs_queue_is_empty(&channel->queued);
+}
+
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_channel_send_direct(const uct_rsagg_channel_t *channel)
+{
+    return !channel->iface->config.aggregate ||
+           uct_rsagg_channel_is_idle(channel, channel->iface->progress_epoch);
+}
+
+/* Two counters, not five: the totals are summed when they are read
+ * (uct_rsagg_iface_read_counters), off the ping-pong path */
+static UCS_F_ALWAYS_INLINE void
+uct_rsagg_channel_sent_direct(uct_rsagg_channel_t *channel, size_t length)
+{
+    uct_rsagg_iface_t *iface = channel->iface;
+
+    ++iface->direct_sent;
+    iface->direct_bytes   += length;
+    channel->direct_epoch  = iface->progress_epoch;
+}
+
+
 /* Operations that are not aggregated go after everything batched before them,
  * so that per-ep order holds */
 #define UCT_RSAGG_CHANNEL_ORDER(_channel) \

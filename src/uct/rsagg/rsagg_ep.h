@@ -54,6 +54,9 @@ static UCS_F_ALWAYS_INLINE int uct_rsagg_ep_must_wait(uct_ep_h tl_ep)
 ucs_status_t uct_rsagg_ep_am_short_guarded(uct_ep_h tl_ep, uint8_t id,
                                            uint64_t header, const void *payload,
                                            unsigned length);
+ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
+                                        uint64_t header, const void *payload,
+                                        unsigned length);
 ucs_status_t uct_rsagg_ep_am_short_pt(uct_ep_h tl_ep, uint8_t id,
                                       uint64_t header, const void *payload,
                                       unsigned length);

@@ -169,29 +169,44 @@ ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
     return UCS_ERR_UNREACHABLE;
 }
 
+void uct_rsagg_iface_read_counters(const uct_rsagg_iface_t *iface,
+                                   uct_rsagg_counters_t *counters_p)
+{
+    *counters_p              = iface->counters;
+    counters_p->direct       = iface->direct_sent;
+    counters_p->msgs        += iface->direct_sent;
+    counters_p->transfers   += iface->direct_sent;
+    counters_p->bytes       += iface->direct_bytes;
+    counters_p->inner_bytes += iface->direct_bytes;
+}
+
 ucs_status_t uct_rsagg_iface_counters(uct_iface_h tl_iface,
                                       uct_rsagg_counters_t *counters_p,
                                       size_t size)
 {
     uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
-    size_t known             = ucs_min(size, sizeof(iface->counters));
+    size_t known             = ucs_min(size, sizeof(uct_rsagg_counters_t));
+    uct_rsagg_counters_t counters;
 
     if (tl_iface->ops.iface_query != uct_rsagg_iface_ops.iface_query) {
         return UCS_ERR_INVALID_PARAM;
     }
 
-    memcpy(counters_p, &iface->counters, known);
+    uct_rsagg_iface_read_counters(iface, &counters);
+    memcpy(counters_p, &counters, known);
     memset(UCS_PTR_BYTE_OFFSET(counters_p, known), 0, size - known);
     return UCS_OK;
 }
 
+/* A message sent alone arrives on its own am id at the inner transport,
+ * which has already checked it: one tail call to the handler rsagg has for
+ * that id now (UCT has no hook to register the user's handler inner) */
 static ucs_status_t uct_rsagg_iface_am_tramp(void *arg, void *data,
                                              size_t length, unsigned flags)
 {
-    uct_rsagg_am_tramp_t *tramp = arg;
+    const uct_am_handler_t *handler = ((uct_rsagg_am_tramp_t*)arg)->handler;
 
-    return uct_iface_invoke_am(&tramp->iface->super, tramp->id, data, length,
-                               flags);
+    return handler->cb(handler->arg, data, length, flags);
 }
 
 static ucs_status_t uct_rsagg_iface_put_check(void *arg, uint64_t key,
@@ -880,6 +895,8 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
                                  UCT_IFACE_PARAM_FIELD_RX_HEADROOM) ?
                                 params->rx_headroom : 0;
     memset(&self->counters, 0, sizeof(self->counters));
+    self->direct_sent  = 0;
+    self->direct_bytes = 0;
     self->next_channel_id     = 1;
     self->progress_epoch      = 0;
     self->own_work            = 0;
@@ -1026,8 +1043,9 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     }
 
     for (id = 0; id < UCT_RSAGG_AM_ID_USER_MAX; ++id) {
-        self->tramp[id].iface = self;
-        self->tramp[id].id    = id;
+        self->tramp[id].iface   = self;
+        self->tramp[id].id      = id;
+        self->tramp[id].handler = &self->super.am[id];
         status = uct_iface_set_am_handler(self->inner, id,
                                           uct_rsagg_iface_am_tramp,
                                           &self->tramp[id], 0);
@@ -1071,6 +1089,7 @@ err_close:
 static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
 {
     uct_rsagg_channel_t *channel, *tmp;
+    uct_rsagg_counters_t counters;
 
     uct_rsagg_hold_cleanup(self);
 
@@ -1090,19 +1109,20 @@ static UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
     }
 
     if (self->config.summary) {
+        uct_rsagg_iface_read_counters(self, &counters);
         fprintf(stderr, "[rsagg] %s: %lu messages (%lu bytes), %lu direct, %lu "
                  "transfers (%lu inner bytes), rx %lu messages in %lu "
                  "transfers, %lu malformed, %lu rejected puts, %lu channels, "
                  "%lu hold timeouts, %lu ring transfers (rx %lu), %lu credit "
                  "stalls\n",
-                 self->inner_tl, self->counters.msgs, self->counters.bytes,
-                 self->counters.direct, self->counters.transfers,
-                 self->counters.inner_bytes, self->counters.rx_msgs,
-                 self->counters.rx_transfers, self->counters.malformed,
-                 self->counters.rejected_puts, self->counters.channels,
-                 self->counters.timeouts, self->counters.ring_transfers,
-                 self->counters.rx_ring_transfers,
-                 self->counters.credit_stalls);
+                 self->inner_tl, counters.msgs, counters.bytes,
+                 counters.direct, counters.transfers,
+                 counters.inner_bytes, counters.rx_msgs,
+                 counters.rx_transfers, counters.malformed,
+                 counters.rejected_puts, counters.channels,
+                 counters.timeouts, counters.ring_transfers,
+                 counters.rx_ring_transfers,
+                 counters.credit_stalls);
     }
 
     uct_rsagg_peer_cleanup(self);
@@ -1161,7 +1181,7 @@ static uct_iface_ops_t uct_rsagg_iface_ops = {
     .ep_get_short             = uct_rsagg_ep_get_short_guarded,
     .ep_get_bcopy             = uct_rsagg_ep_get_bcopy_guarded,
     .ep_get_zcopy             = uct_rsagg_ep_get_zcopy_guarded,
-    .ep_am_short              = uct_rsagg_ep_am_short_guarded,
+    .ep_am_short              = uct_rsagg_ep_am_short_idle,
     .ep_am_short_iov          = uct_rsagg_ep_am_short_iov_guarded,
     .ep_am_bcopy              = uct_rsagg_ep_am_bcopy_guarded,
     .ep_am_zcopy              = uct_rsagg_ep_am_zcopy_guarded,

@@ -64,6 +64,7 @@ typedef struct uct_rsagg_iface uct_rsagg_iface_t;
 typedef struct uct_rsagg_am_tramp {
     uct_rsagg_iface_t          *iface;
     uint8_t                    id;
+    const uct_am_handler_t     *handler;     /* &iface->super.am[id] */
 } uct_rsagg_am_tramp_t;
 
 
@@ -78,6 +79,8 @@ struct uct_rsagg_iface {
     ucs_list_link_t            channels;     /* All channels of this iface */
     ucs_list_link_t            dispatch;     /* Channels with work to do */
     uct_rsagg_counters_t       counters;
+    uint64_t                   direct_sent;  /* Messages sent alone: counted */
+    uint64_t                   direct_bytes; /* apart, see read_counters */
     int                        version_warned;
     int                        malformed_warned;
     uct_am_callback_t          stub_am_cb;   /* Handler of unset am ids */
@@ -147,6 +150,10 @@ uct_rsagg_iface_md(uct_rsagg_iface_t *iface)
 
 /* rsagg's own progress is needed (a channel or a reply waits) */
 void uct_rsagg_iface_request_progress(uct_rsagg_iface_t *iface);
+
+/* The counters with every total complete */
+void uct_rsagg_iface_read_counters(const uct_rsagg_iface_t *iface,
+                                   uct_rsagg_counters_t *counters_p);
 
 /* Checks a peer's rsagg address header; logs once per iface on mismatch */
 ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
