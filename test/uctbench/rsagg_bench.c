@@ -140,6 +140,7 @@ typedef struct {
     int                        inject_gap;   /* Self-test of the checks */
     int                        cpus[2];      /* Sender, receiver; -1: any */
     int                        cpus_set;     /* Given by --cpus */
+    unsigned                   repeat;       /* Rounds of each case */
 } bench_opts_t;
 
 
@@ -275,6 +276,11 @@ typedef struct {
     unsigned                   size;
     unsigned                   num_eps;
     bench_result_t             res[2];       /* [0] inner, [1] rsagg */
+    /* --repeat: the value of each round, and the median of the per-round
+     * latency differences (rsagg - inner, same round) */
+    double                     *rates[2];
+    double                     *lats[2];
+    double                     lat_diff_us;
 } bench_case_t;
 
 
@@ -1251,6 +1257,29 @@ static int bench_cmp_double(const void *a, const void *b)
 
 /* Ping-pong on ep 0: the receiver answers each message with one of the same
  * size. Half of the median round trip. */
+static double bench_ok_value(const bench_result_t *res, double v)
+{
+    return (res->state == BENCH_RES_OK) ? v : NAN;
+}
+
+/* Median of the values that are numbers; NAN when there is none */
+static double bench_median(const double *values, unsigned n)
+{
+    double sorted[n + 1];
+    unsigned i, m = 0;
+
+    for (i = 0; i < n; ++i) {
+        if (!isnan(values[i])) {
+            sorted[m++] = values[i];
+        }
+    }
+    if (m == 0) {
+        return NAN;
+    }
+    qsort(sorted, m, sizeof(*sorted), bench_cmp_double);
+    return (m % 2) ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2;
+}
+
 static ucs_status_t bench_latency(bench_ctl_t *ctl, bench_uct_t *u,
                                   bench_tx_t *tx, bench_result_t *res)
 {
@@ -1566,6 +1595,54 @@ close_receiver:
  * traffic only, also on a machine where others use lo at the same time.
  */
 
+/* Runs a case --repeat times, inner and rsagg alternating which goes first
+ * (so that neither always runs on a warmer machine). A variant's result is
+ * that of its last round with the rate and latency replaced by the medians;
+ * a round that fails or is skipped stays the result. Returns nonzero when a
+ * run failed. */
+static int bench_run_case(bench_ctl_t *ctl, bench_case_t *c)
+{
+    unsigned rounds = bench_opts.repeat;
+    bench_result_t kept[2];
+    double diffs[rounds];
+    unsigned r, k, v;
+    int bad[2] = {0, 0};
+
+    for (v = 0; v < 2; ++v) {
+        c->rates[v] = calloc(rounds, sizeof(double));
+        c->lats[v]  = calloc(rounds, sizeof(double));
+        if ((c->rates[v] == NULL) || (c->lats[v] == NULL)) {
+            bench_fatal("out of memory");
+        }
+    }
+
+    for (r = 0; r < rounds; ++r) {
+        for (k = 0; k < 2; ++k) {
+            v = (r % 2) ? !k : k;
+            bench_run_variant(ctl, c, v);
+            c->rates[v][r] = bench_ok_value(&c->res[v], c->res[v].rate);
+            c->lats[v][r]  = bench_ok_value(&c->res[v], c->res[v].lat_us);
+            if ((c->res[v].state != BENCH_RES_OK) && !bad[v]) {
+                kept[v] = c->res[v];
+                bad[v]  = 1;
+            }
+        }
+        diffs[r] = c->lats[1][r] - c->lats[0][r];
+    }
+
+    for (v = 0; v < 2; ++v) {
+        if (bad[v]) {
+            c->res[v] = kept[v];
+        } else {
+            c->res[v].rate   = bench_median(c->rates[v], rounds);
+            c->res[v].lat_us = bench_median(c->lats[v], rounds);
+        }
+    }
+    c->lat_diff_us = bench_median(diffs, rounds);
+    return (c->res[0].state == BENCH_RES_FAILED) ||
+           (c->res[1].state == BENCH_RES_FAILED);
+}
+
 static int bench_write_file(const char *path, const char *text)
 {
     int fd  = open(path, O_WRONLY);
@@ -1681,11 +1758,6 @@ static const char *bench_fmt(char *buf, size_t max, double v, int prec)
     return buf;
 }
 
-static double bench_ok_value(const bench_result_t *res, double v)
-{
-    return (res->state == BENCH_RES_OK) ? v : NAN;
-}
-
 static double bench_ratio(double a, double b)
 {
     return (isnan(a) || isnan(b) || (b == 0)) ? NAN : a / b;
@@ -1727,7 +1799,7 @@ static void bench_print_tables(bench_case_t *cases, unsigned num_cases)
     unsigned i;
 
     printf("\n%-32s%-25s%-25s%s\n", "",
-           "message rate [Mmsg/s]", "half round trip [us]",
+           "message rate [Mmsg/s]", "half round trip [ns]",
            "wire bytes/msg on lo");
     printf("%-6s %-5s %5s %4s    %7s %7s %7s  %7s %7s %7s  %7s %7s %7s\n",
            "inner", "op", "size", "eps", "inner", "rsagg", "ratio",
@@ -1743,10 +1815,9 @@ static void bench_print_tables(bench_case_t *cases, unsigned num_cases)
                bench_fmt(b[2], 32,
                          bench_ratio(bench_ok_value(ra, ra->rate),
                                      bench_ok_value(in, in->rate)), 2),
-               bench_cell(b[3], 32, in, in->lat_us, 2),
-               bench_cell(b[4], 32, ra, ra->lat_us, 2),
-               bench_fmt(b[5], 32, bench_ok_value(ra, ra->lat_us) -
-                                   bench_ok_value(in, in->lat_us), 2),
+               bench_cell(b[3], 32, in, in->lat_us * 1e3, 0),
+               bench_cell(b[4], 32, ra, ra->lat_us * 1e3, 0),
+               bench_fmt(b[5], 32, c->lat_diff_us * 1e3, 0),
                bench_cell(b[6], 32, in, in->lo_per_msg, 1),
                bench_cell(b[7], 32, ra, ra->lo_per_msg, 1),
                bench_fmt(b[8], 32,
@@ -1918,8 +1989,7 @@ static int bench_write_csv(const char *path, bench_case_t *cases,
         }
         bench_csv_num(f, bench_ratio(bench_ok_value(ra, ra->rate),
                                      bench_ok_value(in, in->rate)));
-        bench_csv_num(f, bench_ok_value(ra, ra->lat_us) -
-                         bench_ok_value(in, in->lat_us));
+        bench_csv_num(f, c->lat_diff_us);
         bench_csv_num(f, bench_ratio(bench_ok_value(ra, ra->lo_per_msg),
                                      bench_ok_value(in, in->lo_per_msg)));
         bench_csv_num(f, bench_ratio(bench_ok_value(ra, ra->ib.util),
@@ -1963,6 +2033,10 @@ static void bench_usage(FILE *f)
 "                       (tcp,posix)\n"
 "  -o, --ops LIST       short (am_short), bcopy (am_bcopy) (short,bcopy)\n"
 "  -w, --warmup N       messages per ep before measuring (16)\n"
+"  -r, --repeat N       rounds of every case, inner and rsagg alternating in\n"
+"                       the same pair of processes; reported: the median\n"
+"                       of the rounds, and for latency the median of the\n"
+"                       per-round differences (1)\n"
 "  -c, --csv FILE       also write the results as CSV\n"
 "      --mtu N          wire model MTU (4096)\n"
 "      --roce-phy       wire model: count Ethernet preamble and IFG (20 B)\n"
@@ -2047,6 +2121,7 @@ static void bench_parse_opts(int argc, char **argv)
         {"timeout",   required_argument, NULL, OPT_TIMEOUT},
         {"inject-gap", no_argument,      NULL, OPT_INJECT_GAP},
         {"cpus",      required_argument, NULL, OPT_CPUS},
+        {"repeat",    required_argument, NULL, 'r'},
         {"help",      no_argument,       NULL, 'h'},
         {NULL}
     };
@@ -2062,12 +2137,13 @@ static void bench_parse_opts(int argc, char **argv)
     bench_opts.timeout   = 10;
     bench_opts.mtu       = 4096;
     bench_opts.netns     = 1;
+    bench_opts.repeat    = 1;
     bench_parse_uints("1,8,64", bench_opts.eps, &bench_opts.num_eps, 1,
                       BENCH_MAX_EPS);
     bench_parse_uints("8,64,256", bench_opts.sizes, &bench_opts.num_sizes,
                       BENCH_HDR_SIZE, BENCH_MAX_SIZE);
 
-    while ((opt = getopt_long(argc, argv, "t:l:n:s:x:o:w:c:h", long_opts,
+    while ((opt = getopt_long(argc, argv, "t:l:n:s:x:o:w:c:r:h", long_opts,
                               NULL)) != -1) {
         switch (opt) {
         case 't':
@@ -2137,6 +2213,12 @@ static void bench_parse_opts(int argc, char **argv)
                 bench_opts.cpus[1] = list[1];
             }
             bench_opts.cpus_set = 1;
+            break;
+        case 'r':
+            if (bench_parse_uints(optarg, list, &n, 1, 1000) || (n != 1)) {
+                bench_fatal("--repeat: 1..1000");
+            }
+            bench_opts.repeat = list[0];
             break;
         case OPT_INJECT_GAP:
             bench_opts.inject_gap = 1;
@@ -2295,10 +2377,7 @@ int main(int argc, char **argv)
                                 i + 1, num_cases, c->inner->name,
                                 bench_op_names[c->op], c->size, c->num_eps);
                     }
-                    bench_run_variant(&ctl, c, 0);
-                    bench_run_variant(&ctl, c, 1);
-                    failed |= (c->res[0].state == BENCH_RES_FAILED) ||
-                              (c->res[1].state == BENCH_RES_FAILED);
+                    failed |= bench_run_case(&ctl, c);
                 }
             }
         }
@@ -2324,6 +2403,12 @@ int main(int argc, char **argv)
         failed = 1;
     }
 
+    for (i = 0; i < num_cases; ++i) {
+        for (t = 0; t < 2; ++t) {
+            free(cases[i].rates[t]);
+            free(cases[i].lats[t]);
+        }
+    }
     free(cases);
     return failed ? 1 : 0;
 }
