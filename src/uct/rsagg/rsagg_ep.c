@@ -409,9 +409,10 @@ UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_short,
 
 /* The ping-pong path, the one UCT operation whose every instruction shows in
  * am_lat: a message to an idle channel, from an ep with nothing pending,
- * goes to the inner transport at once; everything else is batched above.
- * After the inner call only tl_ep and length stay live (the rest is loaded
- * again), so the compiler saves two registers, not five. */
+ * goes to the inner transport at once. Anything else (the timer holds the
+ * iface, a bad am id, a batch or a request waits) takes the guarded path,
+ * which checks again and batches. Only tl_ep and length are live across
+ * the inner call, so this costs two saved registers, not five. */
 ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
                                         uint64_t header, const void *payload,
                                         unsigned length)
@@ -421,9 +422,9 @@ ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
     uct_rsagg_iface_t *iface     = channel->iface;
     ucs_status_t status;
 
-    UCT_RSAGG_CHECK_AM_ID(id);
-    uct_rsagg_hold_enter(iface);
-    if (ucs_unlikely(!uct_rsagg_channel_is_idle(channel,
+    if (ucs_unlikely(!uct_rsagg_hold_try_enter(iface) ||
+                     (id >= UCT_RSAGG_AM_ID_USER_MAX) ||
+                     !uct_rsagg_channel_is_idle(channel,
                                                 iface->progress_epoch) ||
                      !ucs_queue_is_empty(&ep->pending_q))) {
         uct_rsagg_hold_leave(iface);
