@@ -430,6 +430,7 @@ ucs_status_t ucs_rsagg_ctrl_unpack(const void *data, size_t length,
     switch (op) {
     case UCS_RSAGG_CTRL_OP_FLUSH_REQ:
     case UCS_RSAGG_CTRL_OP_RING_REQ:
+    case UCS_RSAGG_CTRL_OP_CLOSE:
         min_body = 1;
         break;
     case UCS_RSAGG_CTRL_OP_RING_GRANT:

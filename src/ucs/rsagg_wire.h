@@ -20,7 +20,7 @@
  *
  *   control (UCS_RSAGG_AM_ID_CTRL)
  *       header(16) | op(u32) | value(u32) | body (FLUSH_REQ, RING_REQ,
- *                                                 RING_GRANT only)
+ *                                                 RING_GRANT, CLOSE only)
  *
  * Common header:
  *   off 0  u16 magic    UCS_RSAGG_WIRE_MAGIC
@@ -175,10 +175,17 @@ typedef enum {
     UCS_RSAGG_CTRL_OP_RING_GRANT = 5,
     /* Receiver to sender: no slice (no ring, or no room): the sender keeps
      * sending its payloads as active messages. seq = channel id, value 0 */
-    UCS_RSAGG_CTRL_OP_RING_DENY  = 6
+    UCS_RSAGG_CTRL_OP_RING_DENY  = 6,
+    /* Sender to receiver, the last message of a channel that used the
+     * return path (a ring or flush request): the channel's ring slice is
+     * free again, and the way back to the sender is to be forgotten (an
+     * interface opened later may have the same address). seq = sender's
+     * channel id, value = 0, body = the sender's return address, 1..
+     * UCS_RSAGG_CTRL_MAX_BODY bytes */
+    UCS_RSAGG_CTRL_OP_CLOSE      = 7
 } ucs_rsagg_ctrl_op_t;
 
-#define UCS_RSAGG_CTRL_OP_LAST        UCS_RSAGG_CTRL_OP_RING_DENY
+#define UCS_RSAGG_CTRL_OP_LAST        UCS_RSAGG_CTRL_OP_CLOSE
 
 /* Ring grant body */
 #define UCS_RSAGG_RING_GRANT_OFF_ADDR   0   /* u64 region remote address */

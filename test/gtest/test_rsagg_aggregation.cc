@@ -892,6 +892,63 @@ TEST_P(rsagg_aggregation_test, ring_credits_bound_a_sender_to_its_slice)
               << tx.ring_transfers << " ring transfers" << std::endl;
 }
 
+/* A receiver's ring holds a bounded number of slices: one that a closed
+ * channel gave back (CLOSE) serves the next sender. The ring here has room
+ * for one slice only, so the second sender gets one only if the first
+ * released it. Over posix the second sender's iface has the address the
+ * first one had, so its grant arrives only if the receiver also forgot its
+ * way back to the first (else the grant goes to the old, dead FIFO). */
+TEST_P(rsagg_aggregation_test, released_ring_slice_serves_the_next_sender)
+{
+    if (std::get<1>(GetParam()) != "oob") {
+        GTEST_SKIP() << "the ring carries out-of-band payloads";
+    }
+    scoped_env env_batch("UCX_RSAGG_MAX_BATCH", "1k");
+    scoped_env env_buffer("UCX_RSAGG_BUFFER", "8k");
+    scoped_env env_ring("UCX_RSAGG_RING_SIZE", "8k");
+    entity receiver(res());
+    if (!ring_capable(receiver)) {
+        GTEST_SKIP() << "inner transport has no put";
+    }
+
+    unsigned received = 0;
+    receiver.set_am_handler(AM_ID, [&](void*, size_t, unsigned) {
+        ++received;
+        return UCS_OK;
+    });
+
+    unsigned sent = 0;
+    for (unsigned s = 0; s < 2; ++s) {
+        entity sender(res());
+        std::vector<uct_ep_h> eps;
+        for (unsigned i = 0; i < 2; ++i) {
+            eps.push_back(sender.create_ep_to_iface(receiver));
+        }
+        auto both = [&] { return sender.progress() + receiver.progress(); };
+        /* Bursts, so that batches form (a lone message goes alone) */
+        ring_wireup([&](unsigned round) {
+            for (unsigned k = 0; k < 8; ++k) {
+                std::vector<uint8_t> msg = make_msg(k % 2, sent, 64);
+                double deadline = now_sec() + wait_timeout_sec();
+                while (send_short(eps[k % 2], msg) == UCS_ERR_NO_RESOURCE) {
+                    ASSERT_LT(now_sec(), deadline) << "no room, ever";
+                    both();
+                }
+                ++sent;
+            }
+        }, both, sender);
+        wait_until([&] { return received == sent; }, both, "all messages");
+        EXPECT_GT(counters(sender).ring_transfers, 0u) << "sender " << s;
+
+        for (uct_ep_h ep : eps) {
+            sender.destroy_ep(ep);
+        }
+        /* The release arrives after everything the sender sent */
+        wait_until([&] { return receiver.progress() == 0; }, [] {}, "quiet");
+    }
+    EXPECT_EQ(0u, counters(receiver).malformed);
+}
+
 /* UCP queues its flush as a pending request: that flush must not be refused
  * because of requests queued after it (that livelocked an MPI job) */
 TEST_P(rsagg_aggregation_test, pending_flush_is_not_blocked_by_later_requests)

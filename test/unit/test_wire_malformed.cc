@@ -793,7 +793,9 @@ TEST(rsagg_wire_ctrl, only_a_flush_request_has_a_body)
 }
 
 
-TEST(rsagg_wire_ctrl, ring_request_needs_a_return_address)
+/* A slice request and a channel's close both name the sender by its return
+ * address */
+TEST(rsagg_wire_ctrl, ring_request_and_close_need_a_return_address)
 {
     bytes body = pattern(UCS_RSAGG_CTRL_MAX_BODY + 1, 7);
     bytes msg(UCS_RSAGG_CTRL_SIZE + body.size());
@@ -801,35 +803,39 @@ TEST(rsagg_wire_ctrl, ring_request_needs_a_return_address)
     ucs_rsagg_error_t err;
     size_t length;
 
-    length = ucs_rsagg_ctrl_pack_body(&msg[0], UCS_RSAGG_CTRL_OP_RING_REQ, 9,
-                                      65536, &body[0], 20);
-    {
-        exact_copy c(&msg[0], length);
-        ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(c.data(), c.length(), &ctrl,
-                                                &err)) << err;
-        EXPECT_EQ(UCS_RSAGG_CTRL_OP_RING_REQ, ctrl.op);
-        EXPECT_EQ(9u, ctrl.seq);
-        EXPECT_EQ(65536u, ctrl.value);
-        ASSERT_EQ(20u, ctrl.body_length);
-        EXPECT_EQ(0, memcmp(ctrl.body, &body[0], 20));
-        /* every truncation is refused */
-        for (size_t l = 0; l < length; ++l) {
-            exact_copy t(&msg[0], l);
-            EXPECT_NE(UCS_OK, ucs_rsagg_ctrl_unpack(t.data(), t.length(),
-                                                    &ctrl, &err)) << l;
+    const ucs_rsagg_ctrl_op_t ops[] = {UCS_RSAGG_CTRL_OP_RING_REQ,
+                                       UCS_RSAGG_CTRL_OP_CLOSE};
+    for (ucs_rsagg_ctrl_op_t op : ops) {
+        length = ucs_rsagg_ctrl_pack_body(&msg[0], op, 9, 65536, &body[0],
+                                          20);
+        {
+            exact_copy c(&msg[0], length);
+            ASSERT_EQ(UCS_OK, ucs_rsagg_ctrl_unpack(c.data(), c.length(),
+                                                    &ctrl, &err)) << err;
+            EXPECT_EQ(op, ctrl.op);
+            EXPECT_EQ(9u, ctrl.seq);
+            EXPECT_EQ(65536u, ctrl.value);
+            ASSERT_EQ(20u, ctrl.body_length);
+            EXPECT_EQ(0, memcmp(ctrl.body, &body[0], 20));
+            /* every truncation is refused */
+            for (size_t l = 0; l < length; ++l) {
+                exact_copy t(&msg[0], l);
+                EXPECT_NE(UCS_OK, ucs_rsagg_ctrl_unpack(t.data(), t.length(),
+                                                        &ctrl, &err)) << l;
+            }
         }
-    }
 
-    /* without a body, and with one too long */
-    length = ucs_rsagg_ctrl_pack(&msg[0], UCS_RSAGG_CTRL_OP_RING_REQ, 9, 1);
-    EXPECT_EQ(UCS_ERR_INVALID_PARAM,
-              ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
-    EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
-    length = ucs_rsagg_ctrl_pack_body(&msg[0], UCS_RSAGG_CTRL_OP_RING_REQ, 9,
-                                      1, &body[0], body.size());
-    EXPECT_EQ(UCS_ERR_INVALID_PARAM,
-              ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err));
-    EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+        /* without a body, and with one too long */
+        length = ucs_rsagg_ctrl_pack(&msg[0], op, 9, 1);
+        EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+                  ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err)) << op;
+        EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+        length = ucs_rsagg_ctrl_pack_body(&msg[0], op, 9, 1, &body[0],
+                                          body.size());
+        EXPECT_EQ(UCS_ERR_INVALID_PARAM,
+                  ucs_rsagg_ctrl_unpack(&msg[0], length, &ctrl, &err)) << op;
+        EXPECT_EQ(UCS_RSAGG_REASON_LENGTH_MISMATCH, err.reason);
+    }
 }
 
 

@@ -201,11 +201,40 @@ static void uct_rsagg_channel_purge_cb(uct_pending_req_t *self, void *arg)
 {
 }
 
+/* A receiver that answered this channel keeps a way back to our iface, and
+ * maybe a ring slice for it: CLOSE frees both. Sent on the channel, so it
+ * arrives after everything sent before. When it cannot leave now, the
+ * receiver keeps them until it closes (a later sender at the same address
+ * would find its answers going to the old connection). */
+static void uct_rsagg_channel_send_close(uct_rsagg_channel_t *channel)
+{
+    uct_rsagg_peer_request_t req;
+    ssize_t packed;
+
+    if ((channel->status != UCS_OK) ||
+        ((channel->ring.state == UCT_RSAGG_RING_NONE) &&
+         (channel->flush_req_sn == 0))) {
+        return; /* The receiver holds nothing for us */
+    }
+
+    req.iface = channel->iface;
+    req.op    = UCS_RSAGG_CTRL_OP_CLOSE;
+    req.seq   = channel->id;
+    req.value = 0;
+    packed    = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
+                                uct_rsagg_peer_pack_request, &req, 0);
+    if (packed < 0) {
+        ucs_debug("rsagg channel %p: close not sent: %s", channel,
+                  ucs_status_string((ucs_status_t)packed));
+    }
+}
+
 static void uct_rsagg_channel_destroy(uct_rsagg_channel_t *channel)
 {
     if (uct_rsagg_channel_has_batches(channel)) {
         ucs_diag("rsagg channel %p destroyed with unsent messages", channel);
     }
+    uct_rsagg_channel_send_close(channel);
     uct_rsagg_channel_fail(channel, UCS_ERR_CANCELED);
 
     if (channel->inner_req_armed) {

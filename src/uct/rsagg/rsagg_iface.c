@@ -486,6 +486,10 @@ static ucs_status_t uct_rsagg_iface_ctrl_handler(void *arg, void *data,
     case UCS_RSAGG_CTRL_OP_RING_REQ:
         uct_rsagg_ring_rx_request(iface, &ctrl);
         break;
+    case UCS_RSAGG_CTRL_OP_CLOSE:
+        uct_rsagg_ring_rx_release(iface, &ctrl);
+        uct_rsagg_peer_forget(iface, ctrl.body, ctrl.body_length);
+        break;
     case UCS_RSAGG_CTRL_OP_RING_GRANT:
     case UCS_RSAGG_CTRL_OP_RING_DENY:
     case UCS_RSAGG_CTRL_OP_CREDIT:

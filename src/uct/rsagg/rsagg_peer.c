@@ -21,7 +21,8 @@ typedef struct uct_rsagg_reply {
 } uct_rsagg_reply_t;
 
 
-/* A reply whose peer is looked up (or connected) at the next progress:
+/* A reply whose peer is looked up (or connected) at the next progress
+ * (msg_length 0: the peer is to be forgotten, see uct_rsagg_peer_forget):
  * the control message, then the return address */
 typedef struct uct_rsagg_deferred_reply {
     ucs_queue_elem_t           queue;
@@ -85,6 +86,35 @@ size_t uct_rsagg_peer_pack_request(void *dest, void *arg)
                                     req->iface->ret_addr_len);
 }
 
+static uct_rsagg_peer_t *uct_rsagg_peer_find(uct_rsagg_iface_t *iface,
+                                             const void *ret_addr,
+                                             size_t ret_addr_len)
+{
+    uct_rsagg_peer_t *peer;
+
+    ucs_list_for_each(peer, &iface->peers, list) {
+        if ((peer->addr_length == ret_addr_len) &&
+            !memcmp(peer->addr, ret_addr, ret_addr_len)) {
+            return peer;
+        }
+    }
+    return NULL;
+}
+
+static void uct_rsagg_peer_destroy(uct_rsagg_peer_t *peer)
+{
+    while (!ucs_queue_is_empty(&peer->replies)) {
+        ucs_free(ucs_queue_pull_elem_non_empty(&peer->replies,
+                                               uct_rsagg_reply_t, queue));
+    }
+    if (!ucs_list_is_empty(&peer->dispatch)) {
+        ucs_list_del(&peer->dispatch);
+    }
+    uct_ep_destroy(peer->inner);
+    ucs_list_del(&peer->list);
+    ucs_free(peer);
+}
+
 static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
                                             const void *ret_addr,
                                             size_t ret_addr_len)
@@ -94,11 +124,9 @@ static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
     uct_rsagg_peer_t *peer;
     ucs_status_t status;
 
-    ucs_list_for_each(peer, &iface->peers, list) {
-        if ((peer->addr_length == ret_addr_len) &&
-            !memcmp(peer->addr, ret_addr, ret_addr_len)) {
-            return peer;
-        }
+    peer = uct_rsagg_peer_find(iface, ret_addr, ret_addr_len);
+    if (peer != NULL) {
+        return peer;
     }
 
     /* A return address is data from the wire: check it before use */
@@ -232,11 +260,19 @@ ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
 
     deferred->msg_length   = msg_length;
     deferred->ret_addr_len = ret_addr_len;
-    memcpy(deferred->data, msg, msg_length);
+    if (msg_length > 0) {
+        memcpy(deferred->data, msg, msg_length);
+    }
     memcpy(deferred->data + msg_length, ret_addr, ret_addr_len);
     ucs_queue_push(&iface->peer_deferred, &deferred->queue);
     uct_rsagg_iface_request_progress(iface);
     return UCS_OK;
+}
+
+void uct_rsagg_peer_forget(uct_rsagg_iface_t *iface, const void *ret_addr,
+                           size_t ret_addr_len)
+{
+    uct_rsagg_peer_reply_msg(iface, ret_addr, ret_addr_len, NULL, 0);
 }
 
 ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
@@ -263,10 +299,22 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
         deferred = ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
                                                  uct_rsagg_deferred_reply_t,
                                                  queue);
-        uct_rsagg_peer_send_reply(iface,
-                                  deferred->data + deferred->msg_length,
-                                  deferred->ret_addr_len, deferred->data,
-                                  deferred->msg_length);
+        if (deferred->msg_length > 0) {
+            uct_rsagg_peer_send_reply(iface,
+                                      deferred->data + deferred->msg_length,
+                                      deferred->ret_addr_len, deferred->data,
+                                      deferred->msg_length);
+        } else {
+            /* Replies before it have been sent or queued on the peer: a
+             * closed sender has no use for those still queued */
+            peer = uct_rsagg_peer_find(iface, deferred->data,
+                                       deferred->ret_addr_len);
+            if (peer != NULL) {
+                ucs_debug("rsagg iface %p: way back to peer %p closed", iface,
+                          peer);
+                uct_rsagg_peer_destroy(peer);
+            }
+        }
         ucs_free(deferred);
         ++count;
     }
@@ -298,7 +346,6 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
 void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface)
 {
     uct_rsagg_peer_t *peer, *tmp;
-    uct_rsagg_reply_t *reply;
 
     while (!ucs_queue_is_empty(&iface->peer_deferred)) {
         ucs_free(ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
@@ -307,14 +354,7 @@ void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface)
     }
 
     ucs_list_for_each_safe(peer, tmp, &iface->peers, list) {
-        while (!ucs_queue_is_empty(&peer->replies)) {
-            reply = ucs_queue_pull_elem_non_empty(&peer->replies,
-                                                  uct_rsagg_reply_t, queue);
-            ucs_free(reply);
-        }
-        uct_ep_destroy(peer->inner);
-        ucs_list_del(&peer->list);
-        ucs_free(peer);
+        uct_rsagg_peer_destroy(peer);
     }
     ucs_free(iface->ret_addr);
 }

@@ -48,6 +48,12 @@ ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
                                   ucs_rsagg_ctrl_op_t op, uint32_t seq,
                                   uint32_t value);
 
+/* A sender's channel closed (CLOSE): from the next progress, after the
+ * replies queued before, the receiver drops its way back to that address,
+ * since an iface opened later may have the same address */
+void uct_rsagg_peer_forget(uct_rsagg_iface_t *iface, const void *ret_addr,
+                           size_t ret_addr_len);
+
 /* As uct_rsagg_peer_reply, any control message (a ring grant) */
 ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
                                       const void *ret_addr,

@@ -196,6 +196,26 @@ void uct_rsagg_ring_rx_request(uct_rsagg_iface_t *iface,
                              length);
 }
 
+/* The sender's channel is gone (CLOSE). CLOSE comes on the channel after its
+ * last table, and tables are handled when they arrive, so nothing in the
+ * slice is still to be read. */
+void uct_rsagg_ring_rx_release(uct_rsagg_iface_t *iface,
+                               const ucs_rsagg_ctrl_t *ctrl)
+{
+    uct_rsagg_ring_slice_t *slice;
+
+    slice = uct_rsagg_ring_slice_find(iface, ctrl->body, ctrl->body_length,
+                                      ctrl->seq);
+    if (slice == NULL) {
+        return; /* It had none */
+    }
+
+    ucs_debug("rsagg iface %p: ring slice %u+%u released", iface,
+              slice->offset, slice->size);
+    ucs_list_del(&slice->list);
+    ucs_free(slice);
+}
+
 static void uct_rsagg_ring_credit(uct_rsagg_iface_t *iface,
                                   uct_rsagg_ring_slice_t *slice)
 {

@@ -31,6 +31,10 @@
 void uct_rsagg_ring_rx_request(uct_rsagg_iface_t *iface,
                                const ucs_rsagg_ctrl_t *ctrl);
 
+/* Receiver: a sender's channel closed; its slice, if any, is free again */
+void uct_rsagg_ring_rx_release(uct_rsagg_iface_t *iface,
+                               const ucs_rsagg_ctrl_t *ctrl);
+
 /* Receiver: a table with UCS_RSAGG_FLAG_PAYLOAD_IN_RING, already peeked */
 void uct_rsagg_ring_rx_table(uct_rsagg_iface_t *iface, const void *data,
                              size_t length,
