@@ -1074,6 +1074,14 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         self->super.super.ops.ep_am_bcopy = uct_rsagg_ep_am_bcopy_pt;
     }
 
+    if (self->put_aggregate) {
+        /* Puts go into batches too; by default they are the inner's */
+        self->super.super.ops.ep_put_short =
+                uct_rsagg_ep_put_short_agg_guarded;
+        self->super.super.ops.ep_put_bcopy =
+                uct_rsagg_ep_put_bcopy_agg_guarded;
+    }
+
     ucs_debug("rsagg iface %p over %s/%s (inner iface %p)", self,
               resource->tl_name, resource->dev_name, self->inner);
     return UCS_OK;
