@@ -346,6 +346,7 @@ ucs_status_t uct_rsagg_channel_pending_add(uct_rsagg_channel_t *channel,
         ucs_list_add_tail(&channel->pending_eps, &ep->pending_list);
     }
     uct_pending_req_queue_push(&ep->pending_q, req);
+    uct_rsagg_channel_mark_unflushed(channel);
     return UCS_OK;
 }
 
@@ -405,6 +406,8 @@ static ucs_status_t uct_rsagg_channel_dispatch(uct_rsagg_channel_t *channel,
             ucs_list_add_tail(&channel->pending_eps, &ep->pending_list);
         }
         ucs_queue_push_head(&ep->pending_q, elem);
+        /* The callback may have flushed the iface meanwhile */
+        uct_rsagg_channel_mark_unflushed(channel);
         if (status == UCS_ERR_NO_RESOURCE) {
             return UCS_ERR_NO_RESOURCE;
         }
@@ -754,6 +757,7 @@ static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
     ucs_assert(status == UCS_OK); /* max_batch >= 256 */
 
     channel->open = batch;
+    uct_rsagg_channel_mark_unflushed(channel);
     return UCS_OK;
 }
 
@@ -925,6 +929,7 @@ static ssize_t uct_rsagg_channel_send_large(uct_rsagg_channel_t *channel,
     batch->length       = length;
     memcpy(batch->data, iface->scratch, length);
     ucs_queue_push(&channel->queued, &batch->queue);
+    uct_rsagg_channel_mark_unflushed(channel);
     ++iface->counters.msgs;
     iface->counters.bytes += length;
     if (uct_rsagg_channel_arm(channel) != UCS_OK) {
@@ -1128,6 +1133,7 @@ ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
 
     uct_rsagg_channel_appended(channel, length);
     channel->puts_unflushed = 1;
+    uct_rsagg_channel_mark_unflushed(channel);
     if (idle) {
         /* A lone put leaves at once, as a one-record transfer: the inner
          * transport has no put of its own to send it alone */
@@ -1263,6 +1269,7 @@ void uct_rsagg_channel_fail(uct_rsagg_channel_t *channel, ucs_status_t status)
 {
     if (status != UCS_ERR_CANCELED) {
         channel->status = status;
+        uct_rsagg_channel_mark_unflushed(channel);
     }
     uct_rsagg_channel_complete_flushes(channel, 1, status);
 }

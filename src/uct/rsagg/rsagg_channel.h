@@ -183,6 +183,28 @@ uct_rsagg_channel_has_batches(const uct_rsagg_channel_t *channel)
            !ucs_queue_is_empty(&channel->queued);
 }
 
+/* Nothing of the channel is left to flush: no error, no batch open or
+ * queued, every put acknowledged and no request pending
+ * (uct_rsagg_channel_flush would return UCS_OK and do nothing) */
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_channel_is_flushed(uct_rsagg_channel_t *channel)
+{
+    return (channel->status == UCS_OK) && !channel->puts_unflushed &&
+           (channel->flush_ack_sn == channel->flush_req_sn) &&
+           ucs_list_is_empty(&channel->pending_eps) &&
+           (channel->open == NULL) && ucs_queue_is_empty(&channel->queued);
+}
+
+/* Whatever makes a channel not flushed (a batch opened or queued, a request
+ * pending, a put to acknowledge, an error) says so to the iface: an iface
+ * flush whose channels were all flushed at its last look then looks at none
+ * (shmem_quiet, MPI_Win_flush: O(1), not O(peers)) */
+static UCS_F_ALWAYS_INLINE void
+uct_rsagg_channel_mark_unflushed(uct_rsagg_channel_t *channel)
+{
+    channel->iface->unflushed = 1;
+}
+
 /* A message goes out alone when the channel is idle (nothing batched, nothing
  * sent since the last progress): a lone message never waits for a batch.
  * Right after such a send, further messages are batched. "Since the last

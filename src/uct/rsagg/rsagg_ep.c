@@ -95,11 +95,10 @@ ssize_t uct_rsagg_ep_am_bcopy_pt(uct_ep_h tl_ep, uint8_t id,
     return uct_ep_am_bcopy(UCT_RSAGG_EP_INNER(tl_ep), id, pack_cb, arg, flags);
 }
 
-static ucs_status_t uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id,
-                                              const uct_iov_t *iov,
-                                              size_t iovcnt)
+static UCS_F_ALWAYS_INLINE ucs_status_t
+uct_rsagg_ep_am_short_iov(uct_ep_h tl_ep, uint8_t id, const uct_iov_t *iov,
+                          size_t iovcnt)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     UCT_RSAGG_CHECK_AM_ID(id);
     return uct_ep_am_short_iov(UCT_RSAGG_EP_INNER(tl_ep), id, iov, iovcnt);
 }
@@ -130,37 +129,46 @@ static ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
                                       comp);
 }
 
-static ucs_status_t uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer,
-                                           unsigned length,
-                                           uint64_t remote_addr,
-                                           uct_rkey_t rkey)
+/* Puts rsagg applies at the receiver itself (UCX_RSAGG_PUT_AGGREGATE) */
+static ucs_status_t uct_rsagg_ep_put_short_agg(uct_ep_h tl_ep,
+                                               const void *buffer,
+                                               unsigned length,
+                                               uint64_t remote_addr,
+                                               uct_rkey_t rkey)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
-    if (ep->channel->iface->put_aggregate) {
-        return uct_rsagg_channel_put_short(ep->channel, ep->id, buffer, length,
-                                           remote_addr, rkey);
-    }
-
-    UCT_RSAGG_CHANNEL_ORDER(ep->channel);
-    return uct_ep_put_short(ep->channel->inner, buffer, length, remote_addr,
-                            uct_rsagg_rkey_inner(rkey));
+    return uct_rsagg_channel_put_short(ep->channel, ep->id, buffer, length,
+                                       remote_addr, rkey);
 }
 
-static ssize_t uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep,
-                                      uct_pack_callback_t pack_cb, void *arg,
-                                      uint64_t remote_addr, uct_rkey_t rkey)
+static ssize_t uct_rsagg_ep_put_bcopy_agg(uct_ep_h tl_ep,
+                                          uct_pack_callback_t pack_cb,
+                                          void *arg, uint64_t remote_addr,
+                                          uct_rkey_t rkey)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
-    if (ep->channel->iface->put_aggregate) {
-        return uct_rsagg_channel_put_bcopy(ep->channel, ep->id, pack_cb, arg,
-                                           remote_addr, rkey);
-    }
+    return uct_rsagg_channel_put_bcopy(ep->channel, ep->id, pack_cb, arg,
+                                       remote_addr, rkey);
+}
 
-    UCT_RSAGG_CHANNEL_ORDER(ep->channel);
-    return uct_ep_put_bcopy(ep->channel->inner, pack_cb, arg, remote_addr,
-                            uct_rsagg_rkey_inner(rkey));
+/* The operations that are not aggregated: the inner operation alone. The
+ * guarded wrappers below put them after the channel's batches. */
+static UCS_F_ALWAYS_INLINE ucs_status_t
+uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer, unsigned length,
+                       uint64_t remote_addr, uct_rkey_t rkey)
+{
+    return uct_ep_put_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
+                            remote_addr, uct_rsagg_rkey_inner(rkey));
+}
+
+static UCS_F_ALWAYS_INLINE ssize_t
+uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb, void *arg,
+                       uint64_t remote_addr, uct_rkey_t rkey)
+{
+    return uct_ep_put_bcopy(UCT_RSAGG_EP_INNER(tl_ep), pack_cb, arg,
+                            remote_addr, uct_rsagg_rkey_inner(rkey));
 }
 
 static ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
@@ -168,7 +176,6 @@ static ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                            uct_rkey_t rkey,
                                            uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
@@ -178,7 +185,6 @@ static ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
                                            uint64_t remote_addr,
                                            uct_rkey_t rkey)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -190,7 +196,6 @@ static ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
                                            uct_rkey_t rkey,
                                            uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_bcopy(UCT_RSAGG_EP_INNER(tl_ep), unpack_cb, arg, length,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
@@ -200,7 +205,6 @@ static ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                            uct_rkey_t rkey,
                                            uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
                             remote_addr, uct_rsagg_rkey_inner(rkey), comp);
 }
@@ -212,7 +216,6 @@ static ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep,
                                                 uint64_t *result,
                                                 uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic_cswap64(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
                                  remote_addr, uct_rsagg_rkey_inner(rkey),
                                  result, comp);
@@ -225,7 +228,6 @@ static ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep,
                                                 uint32_t *result,
                                                 uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic_cswap32(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
                                  remote_addr, uct_rsagg_rkey_inner(rkey),
                                  result, comp);
@@ -236,7 +238,6 @@ static ucs_status_t uct_rsagg_ep_atomic32_post(uct_ep_h tl_ep, unsigned opcode,
                                                uint64_t remote_addr,
                                                uct_rkey_t rkey)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic32_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                 remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -246,7 +247,6 @@ static ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
                                                uint64_t remote_addr,
                                                uct_rkey_t rkey)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic64_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                 remote_addr, uct_rsagg_rkey_inner(rkey));
 }
@@ -259,7 +259,6 @@ static ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
                                                 uct_rkey_t rkey,
                                                 uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic32_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                  result, remote_addr,
                                  uct_rsagg_rkey_inner(rkey), comp);
@@ -273,7 +272,6 @@ static ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
                                                 uct_rkey_t rkey,
                                                 uct_completion_t *comp)
 {
-    UCT_RSAGG_CHANNEL_ORDER(ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel);
     return uct_ep_atomic64_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                  result, remote_addr,
                                  uct_rsagg_rkey_inner(rkey), comp);
@@ -402,6 +400,48 @@ static ucs_status_t uct_rsagg_ep_invalidate(uct_ep_h tl_ep, unsigned flags)
         return _ret; \
     }
 
+/* An operation that is not aggregated goes to the inner ep after the
+ * channel's batches and the ep's pending requests. The common case, nothing
+ * batched and nothing pending, is checked inside the guard (the hold timer
+ * may send batches) and then the inner operation is the only call: only the
+ * iface stays live across it. Anything else takes _func##_ordered, which
+ * keeps the order as a send does (must-wait, then batches first). */
+#define UCT_RSAGG_EP_INNER_GUARDED(_type, _func, _params, _args) \
+    static UCS_F_NOINLINE _type _func##_ordered _params \
+    { \
+        uct_rsagg_iface_t *_guard_iface = uct_rsagg_ep_iface(tl_ep); \
+        uct_rsagg_channel_t *_channel   = \
+            ucs_derived_of(tl_ep, uct_rsagg_ep_t)->channel; \
+        _type _ret; \
+        \
+        if (ucs_unlikely(uct_rsagg_ep_must_wait(tl_ep))) { \
+            return UCS_ERR_NO_RESOURCE; \
+        } \
+        uct_rsagg_hold_enter(_guard_iface); \
+        _ret = uct_rsagg_channel_has_batches(_channel) ? \
+               uct_rsagg_channel_flush_batches(_channel) : UCS_OK; \
+        if (_ret == UCS_OK) { \
+            _ret = _func _args; \
+        } \
+        uct_rsagg_hold_leave(_guard_iface); \
+        return _ret; \
+    } \
+    \
+    _type _func##_guarded _params \
+    { \
+        uct_rsagg_iface_t *_guard_iface = uct_rsagg_ep_iface(tl_ep); \
+        _type _ret; \
+        \
+        uct_rsagg_hold_enter(_guard_iface); \
+        if (ucs_unlikely(!uct_rsagg_ep_is_clear(tl_ep))) { \
+            uct_rsagg_hold_leave(_guard_iface); \
+            return _func##_ordered _args; \
+        } \
+        _ret = _func _args; \
+        uct_rsagg_hold_leave(_guard_iface); \
+        return _ret; \
+    }
+
 UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_short,
                           (uct_ep_h tl_ep, uint8_t id, uint64_t header,
                            const void *payload, unsigned length),
@@ -440,10 +480,10 @@ ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
     return status;
 }
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_short_iov,
-                          (uct_ep_h tl_ep, uint8_t id, const uct_iov_t *iov,
-                           size_t iovcnt),
-                          (tl_ep, id, iov, iovcnt))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_am_short_iov,
+                           (uct_ep_h tl_ep, uint8_t id, const uct_iov_t *iov,
+                            size_t iovcnt),
+                           (tl_ep, id, iov, iovcnt))
 
 UCT_RSAGG_EP_SEND_GUARDED(ssize_t, uct_rsagg_ep_am_bcopy,
                           (uct_ep_h tl_ep, uint8_t id,
@@ -459,79 +499,89 @@ UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_zcopy,
                           (tl_ep, id, header, header_length, iov, iovcnt, flags,
                            comp))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_put_short,
+UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_put_short_agg,
                           (uct_ep_h tl_ep, const void *buffer, unsigned length,
                            uint64_t remote_addr, uct_rkey_t rkey),
                           (tl_ep, buffer, length, remote_addr, rkey))
 
-UCT_RSAGG_EP_SEND_GUARDED(ssize_t, uct_rsagg_ep_put_bcopy,
+UCT_RSAGG_EP_SEND_GUARDED(ssize_t, uct_rsagg_ep_put_bcopy_agg,
                           (uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
                            void *arg, uint64_t remote_addr, uct_rkey_t rkey),
                           (tl_ep, pack_cb, arg, remote_addr, rkey))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_put_zcopy,
-                          (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
-                           uint64_t remote_addr, uct_rkey_t rkey,
-                           uct_completion_t *comp),
-                          (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_put_short,
+                           (uct_ep_h tl_ep, const void *buffer, unsigned length,
+                            uint64_t remote_addr, uct_rkey_t rkey),
+                           (tl_ep, buffer, length, remote_addr, rkey))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_get_short,
-                          (uct_ep_h tl_ep, void *buffer, unsigned length,
-                           uint64_t remote_addr, uct_rkey_t rkey),
-                          (tl_ep, buffer, length, remote_addr, rkey))
+UCT_RSAGG_EP_INNER_GUARDED(ssize_t, uct_rsagg_ep_put_bcopy,
+                           (uct_ep_h tl_ep, uct_pack_callback_t pack_cb,
+                            void *arg, uint64_t remote_addr, uct_rkey_t rkey),
+                           (tl_ep, pack_cb, arg, remote_addr, rkey))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_get_bcopy,
-                          (uct_ep_h tl_ep, uct_unpack_callback_t unpack_cb,
-                           void *arg, size_t length, uint64_t remote_addr,
-                           uct_rkey_t rkey, uct_completion_t *comp),
-                          (tl_ep, unpack_cb, arg, length, remote_addr, rkey,
-                           comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_put_zcopy,
+                           (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
+                            uint64_t remote_addr, uct_rkey_t rkey,
+                            uct_completion_t *comp),
+                           (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_get_zcopy,
-                          (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
-                           uint64_t remote_addr, uct_rkey_t rkey,
-                           uct_completion_t *comp),
-                          (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_get_short,
+                           (uct_ep_h tl_ep, void *buffer, unsigned length,
+                            uint64_t remote_addr, uct_rkey_t rkey),
+                           (tl_ep, buffer, length, remote_addr, rkey))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap64,
-                          (uct_ep_h tl_ep, uint64_t compare, uint64_t swap,
-                           uint64_t remote_addr, uct_rkey_t rkey,
-                           uint64_t *result, uct_completion_t *comp),
-                          (tl_ep, compare, swap, remote_addr, rkey, result,
-                           comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_get_bcopy,
+                           (uct_ep_h tl_ep, uct_unpack_callback_t unpack_cb,
+                            void *arg, size_t length, uint64_t remote_addr,
+                            uct_rkey_t rkey, uct_completion_t *comp),
+                           (tl_ep, unpack_cb, arg, length, remote_addr, rkey,
+                            comp))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap32,
-                          (uct_ep_h tl_ep, uint32_t compare, uint32_t swap,
-                           uint64_t remote_addr, uct_rkey_t rkey,
-                           uint32_t *result, uct_completion_t *comp),
-                          (tl_ep, compare, swap, remote_addr, rkey, result,
-                           comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_get_zcopy,
+                           (uct_ep_h tl_ep, const uct_iov_t *iov, size_t iovcnt,
+                            uint64_t remote_addr, uct_rkey_t rkey,
+                            uct_completion_t *comp),
+                           (tl_ep, iov, iovcnt, remote_addr, rkey, comp))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_post,
-                          (uct_ep_h tl_ep, unsigned opcode, uint32_t value,
-                           uint64_t remote_addr, uct_rkey_t rkey),
-                          (tl_ep, opcode, value, remote_addr, rkey))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap64,
+                           (uct_ep_h tl_ep, uint64_t compare, uint64_t swap,
+                            uint64_t remote_addr, uct_rkey_t rkey,
+                            uint64_t *result, uct_completion_t *comp),
+                           (tl_ep, compare, swap, remote_addr, rkey, result,
+                            comp))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_post,
-                          (uct_ep_h tl_ep, unsigned opcode, uint64_t value,
-                           uint64_t remote_addr, uct_rkey_t rkey),
-                          (tl_ep, opcode, value, remote_addr, rkey))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_atomic_cswap32,
+                           (uct_ep_h tl_ep, uint32_t compare, uint32_t swap,
+                            uint64_t remote_addr, uct_rkey_t rkey,
+                            uint32_t *result, uct_completion_t *comp),
+                           (tl_ep, compare, swap, remote_addr, rkey, result,
+                            comp))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_fetch,
-                          (uct_ep_h tl_ep, uct_atomic_op_t opcode,
-                           uint32_t value, uint32_t *result,
-                           uint64_t remote_addr, uct_rkey_t rkey,
-                           uct_completion_t *comp),
-                          (tl_ep, opcode, value, result, remote_addr, rkey,
-                           comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_post,
+                           (uct_ep_h tl_ep, unsigned opcode, uint32_t value,
+                            uint64_t remote_addr, uct_rkey_t rkey),
+                           (tl_ep, opcode, value, remote_addr, rkey))
 
-UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_fetch,
-                          (uct_ep_h tl_ep, uct_atomic_op_t opcode,
-                           uint64_t value, uint64_t *result,
-                           uint64_t remote_addr, uct_rkey_t rkey,
-                           uct_completion_t *comp),
-                          (tl_ep, opcode, value, result, remote_addr, rkey,
-                           comp))
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_post,
+                           (uct_ep_h tl_ep, unsigned opcode, uint64_t value,
+                            uint64_t remote_addr, uct_rkey_t rkey),
+                           (tl_ep, opcode, value, remote_addr, rkey))
+
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_atomic32_fetch,
+                           (uct_ep_h tl_ep, uct_atomic_op_t opcode,
+                            uint32_t value, uint32_t *result,
+                            uint64_t remote_addr, uct_rkey_t rkey,
+                            uct_completion_t *comp),
+                           (tl_ep, opcode, value, result, remote_addr, rkey,
+                            comp))
+
+UCT_RSAGG_EP_INNER_GUARDED(ucs_status_t, uct_rsagg_ep_atomic64_fetch,
+                           (uct_ep_h tl_ep, uct_atomic_op_t opcode,
+                            uint64_t value, uint64_t *result,
+                            uint64_t remote_addr, uct_rkey_t rkey,
+                            uct_completion_t *comp),
+                           (tl_ep, opcode, value, result, remote_addr, rkey,
+                            comp))
 
 UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_ep_pending_add,
                        uct_rsagg_ep_iface(tl_ep),

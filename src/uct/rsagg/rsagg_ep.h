@@ -50,6 +50,16 @@ static UCS_F_ALWAYS_INLINE int uct_rsagg_ep_must_wait(uct_ep_h tl_ep)
            (ep->channel->dispatch_ep != ep);
 }
 
+/* Nothing of this ep waits and nothing is batched on its channel: an
+ * operation that is not aggregated may go to the inner ep at once */
+static UCS_F_ALWAYS_INLINE int uct_rsagg_ep_is_clear(uct_ep_h tl_ep)
+{
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    return ucs_queue_is_empty(&ep->pending_q) &&
+           !uct_rsagg_channel_has_batches(ep->channel);
+}
+
 
 ucs_status_t uct_rsagg_ep_am_short_guarded(uct_ep_h tl_ep, uint8_t id,
                                            uint64_t header, const void *payload,
@@ -82,6 +92,15 @@ ucs_status_t uct_rsagg_ep_put_short_guarded(uct_ep_h tl_ep, const void *buffer,
 ssize_t uct_rsagg_ep_put_bcopy_guarded(uct_ep_h tl_ep,
                                        uct_pack_callback_t pack_cb, void *arg,
                                        uint64_t remote_addr, uct_rkey_t rkey);
+ucs_status_t uct_rsagg_ep_put_short_agg_guarded(uct_ep_h tl_ep,
+                                                const void *buffer,
+                                                unsigned length,
+                                                uint64_t remote_addr,
+                                                uct_rkey_t rkey);
+ssize_t uct_rsagg_ep_put_bcopy_agg_guarded(uct_ep_h tl_ep,
+                                           uct_pack_callback_t pack_cb,
+                                           void *arg, uint64_t remote_addr,
+                                           uct_rkey_t rkey);
 ucs_status_t uct_rsagg_ep_put_zcopy_guarded(uct_ep_h tl_ep,
                                             const uct_iov_t *iov, size_t iovcnt,
                                             uint64_t remote_addr,

@@ -737,6 +737,8 @@ static void uct_rsagg_iface_progress_disable(uct_iface_h tl_iface,
     uct_base_iface_progress_disable(tl_iface, flags);
 }
 
+/* Flushes every channel that is not flushed yet; the iface is unflushed
+ * again only if one still is afterwards */
 static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
                                           uct_completion_t *comp)
 {
@@ -744,18 +746,54 @@ static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
     uct_rsagg_channel_t *channel;
     ucs_status_t status = UCS_OK;
 
+    iface->unflushed = 0;
     ucs_list_for_each(channel, &iface->channels, list) {
+        if (uct_rsagg_channel_is_flushed(channel)) {
+            continue;
+        }
+
         if (!ucs_list_is_empty(&channel->pending_eps)) {
             status = UCS_INPROGRESS; /* UCP takes no NO_RESOURCE here */
         } else if (uct_rsagg_channel_flush(channel, NULL) != UCS_OK) {
             /* Still sending, or waiting for puts to be acknowledged */
             status = UCS_INPROGRESS;
         }
+
+        if (!uct_rsagg_channel_is_flushed(channel)) {
+            uct_rsagg_channel_mark_unflushed(channel);
+        }
     }
     if (status != UCS_OK) {
         return status;
     }
     return uct_iface_flush(iface->inner, flags, comp);
+}
+
+static UCS_F_NOINLINE
+UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_iface_flush,
+                       ucs_derived_of(tl_iface, uct_rsagg_iface_t),
+                       (uct_iface_h tl_iface, unsigned flags,
+                        uct_completion_t *comp),
+                       (tl_iface, flags, comp))
+
+/* shmem_quiet, MPI_Win_flush: usually no channel has had anything to flush
+ * since the last flush (no batch, no put to acknowledge), and then this is
+ * the inner flush and one flag test, however many peers there are */
+static ucs_status_t uct_rsagg_iface_flush_idle(uct_iface_h tl_iface,
+                                               unsigned flags,
+                                               uct_completion_t *comp)
+{
+    uct_rsagg_iface_t *iface = ucs_derived_of(tl_iface, uct_rsagg_iface_t);
+    ucs_status_t status;
+
+    uct_rsagg_hold_enter(iface);
+    if (ucs_unlikely(iface->unflushed)) {
+        uct_rsagg_hold_leave(iface);
+        return uct_rsagg_iface_flush_guarded(tl_iface, flags, comp);
+    }
+    status = uct_iface_flush(iface->inner, flags, comp);
+    uct_rsagg_hold_leave(iface);
+    return status;
 }
 
 static ucs_status_t uct_rsagg_iface_fence(uct_iface_h tl_iface, unsigned flags)
@@ -785,12 +823,6 @@ static ucs_status_t uct_rsagg_iface_event_arm(uct_iface_h tl_iface,
     }
     return uct_iface_event_arm(iface->inner, events);
 }
-
-static UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_iface_flush,
-                              ucs_derived_of(tl_iface, uct_rsagg_iface_t),
-                              (uct_iface_h tl_iface, unsigned flags,
-                               uct_completion_t *comp),
-                              (tl_iface, flags, comp))
 
 static UCT_RSAGG_HOLD_GUARDED(ucs_status_t, uct_rsagg_iface_fence,
                               ucs_derived_of(tl_iface, uct_rsagg_iface_t),
@@ -902,6 +934,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     self->direct_sent  = 0;
     self->direct_bytes = 0;
     self->next_channel_id     = 1;
+    self->unflushed           = 0;
     self->progress_epoch      = 0;
     self->own_work            = 0;
     self->oneshot_id          = UCS_CALLBACKQ_ID_NULL;
@@ -1078,6 +1111,14 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         self->super.super.ops.ep_am_bcopy = uct_rsagg_ep_am_bcopy_pt;
     }
 
+    if (self->put_aggregate) {
+        /* Puts go into batches too; by default they are the inner's */
+        self->super.super.ops.ep_put_short =
+                uct_rsagg_ep_put_short_agg_guarded;
+        self->super.super.ops.ep_put_bcopy =
+                uct_rsagg_ep_put_bcopy_agg_guarded;
+    }
+
     ucs_debug("rsagg iface %p over %s/%s (inner iface %p)", self,
               resource->tl_name, resource->dev_name, self->inner);
     return UCS_OK;
@@ -1204,7 +1245,7 @@ static uct_iface_ops_t uct_rsagg_iface_ops = {
     .ep_destroy               = uct_rsagg_ep_t_delete_guarded,
     .ep_get_address           = uct_rsagg_ep_get_address_guarded,
     .ep_connect_to_ep         = uct_rsagg_ep_connect_to_ep_guarded,
-    .iface_flush              = uct_rsagg_iface_flush_guarded,
+    .iface_flush              = uct_rsagg_iface_flush_idle,
     .iface_fence              = uct_rsagg_iface_fence_guarded,
     .iface_progress_enable    = uct_rsagg_iface_progress_enable,
     .iface_progress_disable   = uct_rsagg_iface_progress_disable,

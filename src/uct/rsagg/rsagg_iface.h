@@ -78,6 +78,9 @@ struct uct_rsagg_iface {
     uct_rsagg_am_tramp_t       tramp[UCT_RSAGG_AM_ID_USER_MAX];
     ucs_list_link_t            channels;     /* All channels of this iface */
     ucs_list_link_t            dispatch;     /* Channels with work to do */
+    int                        unflushed;    /* A channel may have something
+                                                to flush (see
+                                                uct_rsagg_channel_is_flushed) */
     uct_rsagg_counters_t       counters;
     uint64_t                   direct_sent;  /* Messages sent alone: counted */
     uint64_t                   direct_bytes; /* apart, see read_counters */
