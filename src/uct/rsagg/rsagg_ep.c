@@ -160,7 +160,7 @@ uct_rsagg_ep_put_short(uct_ep_h tl_ep, const void *buffer, unsigned length,
                        uint64_t remote_addr, uct_rkey_t rkey)
 {
     return uct_ep_put_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
-                            remote_addr, uct_rsagg_rkey_inner(rkey));
+                            remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey));
 }
 
 static UCS_F_ALWAYS_INLINE ssize_t
@@ -168,7 +168,7 @@ uct_rsagg_ep_put_bcopy(uct_ep_h tl_ep, uct_pack_callback_t pack_cb, void *arg,
                        uint64_t remote_addr, uct_rkey_t rkey)
 {
     return uct_ep_put_bcopy(UCT_RSAGG_EP_INNER(tl_ep), pack_cb, arg,
-                            remote_addr, uct_rsagg_rkey_inner(rkey));
+                            remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey));
 }
 
 static ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
@@ -177,7 +177,7 @@ static ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                            uct_completion_t *comp)
 {
     return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
-                            remote_addr, uct_rsagg_rkey_inner(rkey), comp);
+                            remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 
 static ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
@@ -186,7 +186,7 @@ static ucs_status_t uct_rsagg_ep_get_short(uct_ep_h tl_ep, void *buffer,
                                            uct_rkey_t rkey)
 {
     return uct_ep_get_short(UCT_RSAGG_EP_INNER(tl_ep), buffer, length,
-                            remote_addr, uct_rsagg_rkey_inner(rkey));
+                            remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey));
 }
 
 static ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
@@ -197,7 +197,7 @@ static ucs_status_t uct_rsagg_ep_get_bcopy(uct_ep_h tl_ep,
                                            uct_completion_t *comp)
 {
     return uct_ep_get_bcopy(UCT_RSAGG_EP_INNER(tl_ep), unpack_cb, arg, length,
-                            remote_addr, uct_rsagg_rkey_inner(rkey), comp);
+                            remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 
 static ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
@@ -206,7 +206,7 @@ static ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                            uct_completion_t *comp)
 {
     return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
-                            remote_addr, uct_rsagg_rkey_inner(rkey), comp);
+                            remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 
 static ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep,
@@ -217,7 +217,7 @@ static ucs_status_t uct_rsagg_ep_atomic_cswap64(uct_ep_h tl_ep,
                                                 uct_completion_t *comp)
 {
     return uct_ep_atomic_cswap64(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
-                                 remote_addr, uct_rsagg_rkey_inner(rkey),
+                                 remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey),
                                  result, comp);
 }
 
@@ -229,7 +229,7 @@ static ucs_status_t uct_rsagg_ep_atomic_cswap32(uct_ep_h tl_ep,
                                                 uct_completion_t *comp)
 {
     return uct_ep_atomic_cswap32(UCT_RSAGG_EP_INNER(tl_ep), compare, swap,
-                                 remote_addr, uct_rsagg_rkey_inner(rkey),
+                                 remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey),
                                  result, comp);
 }
 
@@ -239,7 +239,7 @@ static ucs_status_t uct_rsagg_ep_atomic32_post(uct_ep_h tl_ep, unsigned opcode,
                                                uct_rkey_t rkey)
 {
     return uct_ep_atomic32_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
-                                remote_addr, uct_rsagg_rkey_inner(rkey));
+                                remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey));
 }
 
 static ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
@@ -248,7 +248,7 @@ static ucs_status_t uct_rsagg_ep_atomic64_post(uct_ep_h tl_ep, unsigned opcode,
                                                uct_rkey_t rkey)
 {
     return uct_ep_atomic64_post(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
-                                remote_addr, uct_rsagg_rkey_inner(rkey));
+                                remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey));
 }
 
 static ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
@@ -261,7 +261,7 @@ static ucs_status_t uct_rsagg_ep_atomic32_fetch(uct_ep_h tl_ep,
 {
     return uct_ep_atomic32_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                  result, remote_addr,
-                                 uct_rsagg_rkey_inner(rkey), comp);
+                                 UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 
 static ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
@@ -274,7 +274,7 @@ static ucs_status_t uct_rsagg_ep_atomic64_fetch(uct_ep_h tl_ep,
 {
     return uct_ep_atomic64_fetch(UCT_RSAGG_EP_INNER(tl_ep), opcode, value,
                                  result, remote_addr,
-                                 uct_rsagg_rkey_inner(rkey), comp);
+                                 UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 
 static ucs_status_t uct_rsagg_ep_pending_add(uct_ep_h tl_ep,

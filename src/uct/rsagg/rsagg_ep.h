@@ -34,6 +34,12 @@ void uct_rsagg_ep_t_delete_guarded(uct_ep_h tl_ep);
 #define UCT_RSAGG_EP_INNER(_tl_ep) \
     (ucs_derived_of(_tl_ep, uct_rsagg_ep_t)->channel->inner)
 
+/* The inner rkey of an rkey given to an operation of this ep */
+#define UCT_RSAGG_EP_RKEY(_tl_ep, _rkey) \
+    uct_rsagg_rkey_inner(ucs_derived_of((_tl_ep)->iface, \
+                                        uct_rsagg_iface_t)->rkey_is_inner, \
+                         _rkey)
+
 
 static UCS_F_ALWAYS_INLINE uct_rsagg_iface_t *uct_rsagg_ep_iface(uct_ep_h tl_ep)
 {

@@ -15,6 +15,7 @@
 #include "rsagg_ring.h"
 
 #include <ucs/rsagg_parser.h>
+#include <uct/sm/base/sm_ep.h>
 #include <ucs/debug/log.h>
 #include <ucs/debug/memtrack_int.h>
 #include <ucs/sys/string.h>
@@ -882,6 +883,37 @@ uct_rsagg_iface_open_inner(uct_rsagg_iface_t *self, uct_rsagg_md_t *md,
     return status;
 }
 
+/* Over shared memory the inner puts, gets and atomics are the stateless
+ * functions of UCX's sm base: a store or load in the peer's mapped memory
+ * through the rkey, with the ep used for nothing but its base statistics
+ * (an rsagg ep is a uct_base_ep_t too). They are then rsagg's operations
+ * themselves, called with the rsagg ep: nothing is added to a put
+ * (OpenSHMEM's puts over shared memory cost 16 ns). Without the hold guard
+ * and the batch-order check, they keep the inner transport's semantics: a
+ * store is visible at once, before any active message sent earlier is
+ * handled, batched or not, as with the inner transport alone. */
+static void uct_rsagg_iface_direct_rma(uct_rsagg_iface_t *iface)
+{
+    const uct_iface_ops_t *inner = &iface->inner->ops;
+    uct_iface_ops_t *ops         = &iface->super.super.ops;
+
+#define UCT_RSAGG_IFACE_DIRECT(_op, _sm_func) \
+    if (inner->_op == _sm_func) { \
+        ops->_op = inner->_op; \
+    }
+
+    UCT_RSAGG_IFACE_DIRECT(ep_put_short, uct_sm_ep_put_short);
+    UCT_RSAGG_IFACE_DIRECT(ep_put_bcopy, uct_sm_ep_put_bcopy);
+    UCT_RSAGG_IFACE_DIRECT(ep_get_bcopy, uct_sm_ep_get_bcopy);
+    UCT_RSAGG_IFACE_DIRECT(ep_atomic_cswap64, uct_sm_ep_atomic_cswap64);
+    UCT_RSAGG_IFACE_DIRECT(ep_atomic_cswap32, uct_sm_ep_atomic_cswap32);
+    UCT_RSAGG_IFACE_DIRECT(ep_atomic64_post, uct_sm_ep_atomic64_post);
+    UCT_RSAGG_IFACE_DIRECT(ep_atomic32_post, uct_sm_ep_atomic32_post);
+    UCT_RSAGG_IFACE_DIRECT(ep_atomic64_fetch, uct_sm_ep_atomic64_fetch);
+    UCT_RSAGG_IFACE_DIRECT(ep_atomic32_fetch, uct_sm_ep_atomic32_fetch);
+#undef UCT_RSAGG_IFACE_DIRECT
+}
+
 static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
                            uct_worker_h worker,
                            const uct_iface_params_t *params,
@@ -940,6 +972,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     self->oneshot_id          = UCS_CALLBACKQ_ID_NULL;
     self->ret_addr            = NULL;
     self->put_aggregate       = 0;
+    self->rkey_is_inner       = 0;
     self->version_warned      = 0;
     self->config.aggregate    = config->aggregate;
     self->config.mux          = config->mux;
@@ -992,6 +1025,16 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
                   self->config.max_bcopy);
         status = UCS_ERR_NO_MEMORY;
         goto err_close;
+    }
+
+    self->rkey_is_inner = uct_rsagg_component_rkey_is_inner(
+                                  uct_rsagg_iface_md(self)->inner_component->name);
+    if (self->rkey_is_inner && (config->put_aggregate == UCS_YES)) {
+        ucs_error("rsagg: UCX_RSAGG_PUT_AGGREGATE=yes is not available over "
+                  "%s: a put there is a store into the peer's memory",
+                  resource->tl_name);
+        status = UCS_ERR_INVALID_PARAM;
+        goto err_free;
     }
 
     status = uct_rsagg_peer_init_ret_addr(self);
@@ -1109,6 +1152,10 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         /* Nothing to batch: the shortest path to the inner transport */
         self->super.super.ops.ep_am_short = uct_rsagg_ep_am_short_pt;
         self->super.super.ops.ep_am_bcopy = uct_rsagg_ep_am_bcopy_pt;
+    }
+
+    if (self->rkey_is_inner) {
+        uct_rsagg_iface_direct_rma(self);
     }
 
     if (self->put_aggregate) {

@@ -102,6 +102,7 @@ struct uct_rsagg_iface {
     ucs_list_link_t            oob_payloads; /* Waiting for their table */
     unsigned                   num_oob_payloads;
     int                        put_aggregate;
+    int                        rkey_is_inner;/* Rkeys are the inner's (md) */
     void                       *scratch;     /* am_bcopy packs here first */
     int                        wrap_progress;/* Inner progress runs inside
                                                 ours (see rsagg_hold.h) */

@@ -691,6 +691,13 @@ static uct_component_h uct_rsagg_component_by_name(const char *name)
     return NULL;
 }
 
+int uct_rsagg_component_rkey_is_inner(const char *component_name)
+{
+    return !strcmp(component_name, "posix") ||
+           !strcmp(component_name, "sysv") ||
+           !strcmp(component_name, "xpmem");
+}
+
 static ucs_status_t uct_rsagg_rkey_unpack(uct_component_t *component,
                                           const void *rkey_buffer,
                                           uct_rkey_t *rkey_p, void **handle_p)
@@ -731,7 +738,8 @@ static ucs_status_t uct_rsagg_rkey_unpack(uct_component_t *component,
     rkey->region_id = hdr->region_id;
     rkey->address   = hdr->address;
     rkey->length    = hdr->length;
-    *rkey_p         = (uintptr_t)rkey;
+    *rkey_p         = uct_rsagg_component_rkey_is_inner(name) ?
+                      rkey->inner : (uintptr_t)rkey;
     *handle_p       = rkey;
     return UCS_OK;
 

@@ -93,9 +93,19 @@ typedef struct uct_rsagg_rkey {
 extern uct_component_t uct_rsagg_component;
 
 
-static UCS_F_ALWAYS_INLINE uct_rkey_t uct_rsagg_rkey_inner(uct_rkey_t rkey)
+/* Over shared memory (posix, sysv, xpmem) a put, get or atomic is a store
+ * or load the inner transport makes in the peer's mapped memory, with the
+ * rkey and nothing of its ep: there the rkey rsagg unpacks is the inner
+ * rkey itself (its record is the handle), so that rsagg can hand those
+ * operations to the inner functions directly (see rsagg_iface.c). */
+int uct_rsagg_component_rkey_is_inner(const char *component_name);
+
+/* The inner rkey of an rkey unpacked by rsagg; rkey_is_inner: the inner
+ * component's uct_rsagg_component_rkey_is_inner() */
+static UCS_F_ALWAYS_INLINE uct_rkey_t
+uct_rsagg_rkey_inner(int rkey_is_inner, uct_rkey_t rkey)
 {
-    return (rkey == UCT_INVALID_RKEY) ? UCT_INVALID_RKEY :
+    return (rkey_is_inner || (rkey == UCT_INVALID_RKEY)) ? rkey :
            ((uct_rsagg_rkey_t*)rkey)->inner;
 }
 
