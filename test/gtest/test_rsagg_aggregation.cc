@@ -1070,6 +1070,12 @@ TEST_P(rsagg_aggregation_test, bad_config_values_fail_the_open_cleanly)
         scoped_env env("UCX_RSAGG_AGGREGATE", "perhaps");
         EXPECT_THROW(entity e(res()), std::runtime_error);
     }
+    if ((res().tl_name == "rsagg") &&
+        ((res().md_name == "rsagg_posix") || (res().md_name == "rsagg_sysv"))) {
+        /* over shared memory a put is a store; there is nothing to batch */
+        scoped_env env("UCX_RSAGG_PUT_AGGREGATE", "yes");
+        EXPECT_THROW(entity e(res()), std::runtime_error);
+    }
 }
 
 

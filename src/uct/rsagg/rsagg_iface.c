@@ -104,7 +104,9 @@ static ucs_config_field_t uct_rsagg_iface_config_table[] = {
      "region that the rkey names. Remote completion (flush) then takes an\n"
      "acknowledgement from the receiver, and puts land when the receiver\n"
      "progresses.\n"
-     " yes - always.\n"
+     " yes - always; an error over shared memory (posix, sysv), where a put\n"
+     "       is a store into the peer's memory and rsagg's put is the inner\n"
+     "       transport's own.\n"
      " no  - never: puts are the inner transport's own, if it has them.\n"
      " try - only where the inner transport has no put_short/put_bcopy of its\n"
      "       own (tcp), so that rsagg offers them there.",
