@@ -322,10 +322,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              (ctrl.op <= UCS_RSAGG_CTRL_OP_LAST));
             RSAGG_FUZZ_CHECK(size - 1 ==
                              UCS_RSAGG_CTRL_SIZE + ctrl.body_length);
-            /* requests carry a return address, a grant its fixed part */
+            /* requests and close carry a return address, a grant its
+             * fixed part */
             RSAGG_FUZZ_CHECK(((ctrl.op == UCS_RSAGG_CTRL_OP_FLUSH_REQ) ||
                               (ctrl.op == UCS_RSAGG_CTRL_OP_RING_REQ) ||
-                              (ctrl.op == UCS_RSAGG_CTRL_OP_RING_GRANT)) ==
+                              (ctrl.op == UCS_RSAGG_CTRL_OP_RING_GRANT) ||
+                              (ctrl.op == UCS_RSAGG_CTRL_OP_CLOSE)) ==
                              (ctrl.body_length != 0));
             RSAGG_FUZZ_CHECK((ctrl.op != UCS_RSAGG_CTRL_OP_RING_GRANT) ||
                              (ctrl.body_length >=

@@ -159,6 +159,9 @@ int main(int argc, char **argv)
     rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
     length = ucs_rsagg_ctrl_pack(table, UCS_RSAGG_CTRL_OP_RING_DENY, 2, 0);
     rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
+    length = ucs_rsagg_ctrl_pack_body(table, UCS_RSAGG_CTRL_OP_CLOSE, 2, 0,
+                                      payload, 40);
+    rsagg_corpus_write(RSAGG_FUZZ_MODE_CTRL, table, length, NULL, 0, 0);
 
     printf("%u seeds in %s\n", rsagg_corpus_count, rsagg_corpus_dir);
     return 0;
