@@ -738,7 +738,7 @@ TEST(rsagg_wire_ctrl, malformed_control_messages)
 }
 
 
-TEST(rsagg_wire_ctrl, only_a_flush_request_has_a_body)
+TEST(rsagg_wire_ctrl, flush_request_has_a_body_credit_and_ack_have_none)
 {
     bytes body = pattern(UCS_RSAGG_CTRL_MAX_BODY + 1, 5);
     bytes msg(UCS_RSAGG_CTRL_SIZE + body.size());
