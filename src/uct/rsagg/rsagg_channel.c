@@ -208,7 +208,6 @@ static void uct_rsagg_channel_purge_cb(uct_pending_req_t *self, void *arg)
  * would find its answers going to the old connection). */
 static void uct_rsagg_channel_send_close(uct_rsagg_channel_t *channel)
 {
-    uct_rsagg_peer_request_t req;
     ssize_t packed;
 
     if ((channel->status != UCS_OK) ||
@@ -217,12 +216,9 @@ static void uct_rsagg_channel_send_close(uct_rsagg_channel_t *channel)
         return; /* The receiver holds nothing for us */
     }
 
-    req.iface = channel->iface;
-    req.op    = UCS_RSAGG_CTRL_OP_CLOSE;
-    req.seq   = channel->id;
-    req.value = 0;
-    packed    = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
-                                uct_rsagg_peer_pack_request, &req, 0);
+    packed = uct_rsagg_peer_send_request(channel->iface, channel->inner,
+                                         UCS_RSAGG_CTRL_OP_CLOSE, channel->id,
+                                         0);
     if (packed < 0) {
         ucs_debug("rsagg channel %p: close not sent: %s", channel,
                   ucs_status_string((ucs_status_t)packed));
@@ -1178,7 +1174,6 @@ typedef struct {
 ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
                                      uct_completion_t *comp)
 {
-    uct_rsagg_peer_request_t req;
     uct_rsagg_flush_comp_t *fcomp;
     ssize_t packed;
 
@@ -1190,19 +1185,17 @@ ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
 
     if (channel->puts_unflushed) {
         /* Everything before the request is applied when the answer comes */
-        req.iface = channel->iface;
-        req.op    = UCS_RSAGG_CTRL_OP_FLUSH_REQ;
-        req.seq   = channel->flush_req_sn + 1;
-        req.value = channel->id;
-        packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
-                                 uct_rsagg_peer_pack_request, &req, 0);
+        packed = uct_rsagg_peer_send_request(channel->iface, channel->inner,
+                                             UCS_RSAGG_CTRL_OP_FLUSH_REQ,
+                                             channel->flush_req_sn + 1,
+                                             channel->id);
         if (packed < 0) {
             if (packed == UCS_ERR_NO_RESOURCE) {
                 uct_rsagg_channel_arm(channel);
             }
             return (ucs_status_t)packed;
         }
-        channel->flush_req_sn   = req.seq;
+        ++channel->flush_req_sn;
         channel->puts_unflushed = 0;
     }
 

@@ -36,9 +36,7 @@ void uct_rsagg_ep_t_delete_guarded(uct_ep_h tl_ep);
 
 /* The inner rkey of an rkey given to an operation of this ep */
 #define UCT_RSAGG_EP_RKEY(_tl_ep, _rkey) \
-    uct_rsagg_rkey_inner(ucs_derived_of((_tl_ep)->iface, \
-                                        uct_rsagg_iface_t)->rkey_is_inner, \
-                         _rkey)
+    uct_rsagg_rkey_inner(uct_rsagg_ep_iface(_tl_ep)->rkey_is_inner, _rkey)
 
 
 static UCS_F_ALWAYS_INLINE uct_rsagg_iface_t *uct_rsagg_ep_iface(uct_ep_h tl_ep)

@@ -38,26 +38,25 @@ void uct_rsagg_hold_cleanup(uct_rsagg_iface_t *iface);
 void uct_rsagg_hold_wait(uct_rsagg_iface_t *iface);
 
 
+/* Enters without waiting: returns 0 when the timer holds the iface, and the
+ * caller must then leave and take a path that waits (uct_rsagg_hold_enter).
+ * For fast paths that must not keep values across a call. */
+static UCS_F_ALWAYS_INLINE int
+uct_rsagg_hold_try_enter(uct_rsagg_iface_t *iface)
+{
+    iface->hold.inside = iface->hold.inside + 1;
+    ucs_compiler_fence();
+    return !iface->hold.claimed;
+}
+
 /* Every entry into an aggregating iface from the worker's thread: its
  * operations, its progress and the inner interface's progress (where the
  * inner transport calls rsagg back). Nested entries count. */
 static UCS_F_ALWAYS_INLINE void uct_rsagg_hold_enter(uct_rsagg_iface_t *iface)
 {
-    iface->hold.inside = iface->hold.inside + 1;
-    ucs_compiler_fence();
-    if (ucs_unlikely(iface->hold.claimed)) {
+    if (ucs_unlikely(!uct_rsagg_hold_try_enter(iface))) {
         uct_rsagg_hold_wait(iface);
     }
-}
-
-/* Enters without waiting: returns 0 when the timer holds the iface, and the
- * caller must then leave and take a path that waits (uct_rsagg_hold_enter).
- * For fast paths that must not keep values across a call. */
-static UCS_F_ALWAYS_INLINE int uct_rsagg_hold_try_enter(uct_rsagg_iface_t *iface)
-{
-    iface->hold.inside = iface->hold.inside + 1;
-    ucs_compiler_fence();
-    return !iface->hold.claimed;
 }
 
 static UCS_F_ALWAYS_INLINE void uct_rsagg_hold_leave(uct_rsagg_iface_t *iface)

@@ -77,13 +77,34 @@ ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
     return UCS_OK;
 }
 
-size_t uct_rsagg_peer_pack_request(void *dest, void *arg)
+typedef struct {
+    uct_rsagg_iface_t          *iface;
+    ucs_rsagg_ctrl_op_t        op;
+    uint32_t                   seq;
+    uint32_t                   value;
+} uct_rsagg_peer_request_t;
+
+static size_t uct_rsagg_peer_pack_request(void *dest, void *arg)
 {
     uct_rsagg_peer_request_t *req = arg;
 
     return ucs_rsagg_ctrl_pack_body(dest, req->op, req->seq, req->value,
                                     req->iface->ret_addr,
                                     req->iface->ret_addr_len);
+}
+
+ssize_t uct_rsagg_peer_send_request(uct_rsagg_iface_t *iface, uct_ep_h inner,
+                                    ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                                    uint32_t value)
+{
+    uct_rsagg_peer_request_t req;
+
+    req.iface = iface;
+    req.op    = op;
+    req.seq   = seq;
+    req.value = value;
+    return uct_ep_am_bcopy(inner, UCS_RSAGG_AM_ID_CTRL,
+                           uct_rsagg_peer_pack_request, &req, 0);
 }
 
 static uct_rsagg_peer_t *uct_rsagg_peer_find(uct_rsagg_iface_t *iface,

@@ -60,17 +60,13 @@ ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
                                       size_t ret_addr_len, const void *msg,
                                       size_t msg_length);
 
-/* A request that the receiver answers over the return path (flush request,
- * ring request): a control message with this iface's return address as its
- * body. uct_rsagg_peer_pack_request is its am_bcopy pack callback. */
-typedef struct {
-    uct_rsagg_iface_t          *iface;
-    ucs_rsagg_ctrl_op_t        op;
-    uint32_t                   seq;
-    uint32_t                   value;
-} uct_rsagg_peer_request_t;
-
-size_t uct_rsagg_peer_pack_request(void *dest, void *arg);
+/* Sends on a channel's inner ep a control message that names this iface by
+ * its return address as its body: a request the receiver answers over the
+ * return path (flush request, ring request), or CLOSE. Returns what
+ * uct_ep_am_bcopy returns. */
+ssize_t uct_rsagg_peer_send_request(uct_rsagg_iface_t *iface, uct_ep_h inner,
+                                    ucs_rsagg_ctrl_op_t op, uint32_t seq,
+                                    uint32_t value);
 
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_peer_has_work(uct_rsagg_iface_t *iface)

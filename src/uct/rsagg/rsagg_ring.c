@@ -350,7 +350,6 @@ void uct_rsagg_ring_cleanup(uct_rsagg_iface_t *iface)
 void uct_rsagg_ring_tx_request(uct_rsagg_channel_t *channel)
 {
     uct_rsagg_iface_t *iface = channel->iface;
-    uct_rsagg_peer_request_t req;
     ssize_t packed;
 
     /* Needs a put of the inner transport, a way back for grant and credits,
@@ -361,12 +360,10 @@ void uct_rsagg_ring_tx_request(uct_rsagg_channel_t *channel)
         return;
     }
 
-    req.iface = iface;
-    req.op    = UCS_RSAGG_CTRL_OP_RING_REQ;
-    req.seq   = channel->id;
-    req.value = iface->config.ring_slice;
-    packed = uct_ep_am_bcopy(channel->inner, UCS_RSAGG_AM_ID_CTRL,
-                             uct_rsagg_peer_pack_request, &req, 0);
+    packed = uct_rsagg_peer_send_request(iface, channel->inner,
+                                         UCS_RSAGG_CTRL_OP_RING_REQ,
+                                         channel->id,
+                                         iface->config.ring_slice);
     if (packed >= 0) {
         channel->ring.state = UCT_RSAGG_RING_REQUESTED;
     }
