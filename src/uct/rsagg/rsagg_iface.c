@@ -207,7 +207,7 @@ ucs_status_t uct_rsagg_iface_counters(uct_iface_h tl_iface,
 static ucs_status_t uct_rsagg_iface_am_tramp(void *arg, void *data,
                                              size_t length, unsigned flags)
 {
-    const uct_am_handler_t *handler = ((uct_rsagg_am_tramp_t*)arg)->handler;
+    const uct_am_handler_t *handler = arg; /* &iface->super.am[id] */
 
     return handler->cb(handler->arg, data, length, flags);
 }
@@ -1030,7 +1030,7 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     }
 
     self->rkey_is_inner = uct_rsagg_component_rkey_is_inner(
-                                  uct_rsagg_iface_md(self)->inner_component->name);
+                              md->inner_component->name);
     if (self->rkey_is_inner && (config->put_aggregate == UCS_YES)) {
         ucs_error("rsagg: UCX_RSAGG_PUT_AGGREGATE=yes is not available over "
                   "%s: a put there is a store into the peer's memory",
@@ -1125,12 +1125,9 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     }
 
     for (id = 0; id < UCT_RSAGG_AM_ID_USER_MAX; ++id) {
-        self->tramp[id].iface   = self;
-        self->tramp[id].id      = id;
-        self->tramp[id].handler = &self->super.am[id];
         status = uct_iface_set_am_handler(self->inner, id,
                                           uct_rsagg_iface_am_tramp,
-                                          &self->tramp[id], 0);
+                                          &self->super.am[id], 0);
         if (status != UCS_OK) {
             goto err_free;
         }

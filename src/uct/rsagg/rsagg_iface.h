@@ -60,22 +60,11 @@ typedef struct uct_rsagg_iface_config {
 typedef struct uct_rsagg_iface uct_rsagg_iface_t;
 
 
-/* Inner AM handler argument: which user am id a pass-through message has */
-typedef struct uct_rsagg_am_tramp {
-    uct_rsagg_iface_t          *iface;
-    uint8_t                    id;
-    const uct_am_handler_t     *handler;     /* &iface->super.am[id] */
-} uct_rsagg_am_tramp_t;
-
-
-
-
 struct uct_rsagg_iface {
     uct_base_iface_t           super;
     uct_iface_h                inner;
     uct_iface_attr_t           inner_attr;
     char                       inner_tl[UCT_TL_NAME_MAX];
-    uct_rsagg_am_tramp_t       tramp[UCT_RSAGG_AM_ID_USER_MAX];
     ucs_list_link_t            channels;     /* All channels of this iface */
     ucs_list_link_t            dispatch;     /* Channels with work to do */
     int                        unflushed;    /* A channel may have something
