@@ -16,7 +16,12 @@
 #   --bench mpi|shmem|all  (all)
 #   --np N               ranks, even (2: one pair)
 #   --repeat N           runs per configuration and benchmark (3)
-#   --time MS            measuring time per size and run (300)
+#   --time MS            time of one measurement (300)
+#   --measurements N     measurements per size and run, of which the run
+#                        reports the median (1); the table gives the median
+#                        over the runs. Noise of the moment (a busy host)
+#                        is evened out inside a run, that of a run's
+#                        placement only by more runs.
 #   --min-size B, --max-size B   message sizes, powers of two (1 .. 8192)
 #   --window N           operations per window (64)
 #   --shmem-op OP        putmem, nbi or p (shmem_putrate -o; putmem)
@@ -40,6 +45,7 @@ benches=all
 np=2
 repeat=3
 time_ms=300
+measurements=1
 min_size=1
 max_size=8192
 window=64
@@ -59,6 +65,7 @@ while [ $# -gt 0 ]; do
     --np)       np=${2:?}; shift ;;
     --repeat)   repeat=${2:?}; shift ;;
     --time)     time_ms=${2:?}; shift ;;
+    --measurements) measurements=${2:?}; shift ;;
     --min-size) min_size=${2:?}; shift ;;
     --max-size) max_size=${2:?}; shift ;;
     --window)   window=${2:?}; shift ;;
@@ -74,7 +81,8 @@ done
 
 die() { echo "bench-mpi.sh: $*" >&2; exit 2; }
 
-for v in "$np" "$repeat" "$time_ms" "$min_size" "$max_size" "$window"; do
+for v in "$np" "$repeat" "$time_ms" "$measurements" "$min_size" "$max_size" \
+         "$window"; do
     case $v in
     ''|*[!0-9]*|0) die "numeric options need positive integers, not '$v'" ;;
     esac
@@ -125,14 +133,15 @@ find_programs "$work/bin" "$bindirs" $benches || die "cannot build"
 # tenth of that; allow generously more before declaring a hang
 n_sizes=0
 for ((s = min_size; s <= max_size; s *= 2)); do n_sizes=$((n_sizes + 1)); done
-run_limit=$((60 + n_sizes * time_ms * 5 / 1000))
+run_limit=$((60 + n_sizes * time_ms * (measurements + 4) / 1000))
 
 # run_bench BENCH CONFIG INDEX: one run; its data lines go to
 # $work/BENCH.CONFIG.INDEX.dat ("size rate")
 run_bench() {
     local bench=$1 config=$2 index=$3 log args lanes start rc
     log=$work/$bench.$config.$index.log
-    args=(-w "$window" -s "$min_size" -S "$max_size" -t "$time_ms")
+    args=(-w "$window" -s "$min_size" -S "$max_size" -t "$time_ms"
+          -r "$measurements")
     [ "$bench" != shmem_putrate ] || args+=(-o "$shmem_op")
     config_env "$config"
     launch_args "$(program_kind "$bench")" "$np" "${CONFIG_ENV[@]}" \
@@ -175,8 +184,53 @@ stats() {
         }'
 }
 
+# pairs BENCH: per size and run "size base new", for runs where both ran
+pairs() {
+    local bench=$1 i
+    for ((i = 1; i <= repeat; ++i)); do
+        join <(sort -k1,1 "$work/$bench.$base.$i.dat" 2>/dev/null) \
+             <(sort -k1,1 "$work/$bench.$new.$i.dat" 2>/dev/null)
+    done
+}
+
+# ratio_stats: from "size base new" lines, per size "size paired lo hi":
+# the median of the runs' ratios (a run of each configuration, one after
+# the other, share the state of the host), and a 95 % bootstrap interval of
+# the ratio of the medians (2000 resamples of the runs, fixed seed)
+ratio_stats() {
+    sort -k1,1n | awk '
+        function median(a, n,    i, j, t) {
+            for (i = 2; i <= n; ++i) {
+                t = a[i]
+                for (j = i - 1; (j > 0) && (a[j] > t); --j) a[j + 1] = a[j]
+                a[j + 1] = t
+            }
+            return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { c = ++n[$1]; b[$1, c] = $2; v[$1, c] = $3
+          if (c == 1) order[++k] = $1 }
+        END {
+            srand(1)
+            for (i = 1; i <= k; ++i) {
+                s = order[i]; c = n[s]
+                for (j = 1; j <= c; ++j) r[j] = v[s, j] / b[s, j]
+                paired = median(r, c)
+                for (m = 1; m <= 2000; ++m) {
+                    for (j = 1; j <= c; ++j) {
+                        x = int(rand() * c) + 1
+                        bb[j] = b[s, x]; vv[j] = v[s, x]
+                    }
+                    q[m] = median(vv, c) / median(bb, c)
+                }
+                median(q, 2000)
+                print s, paired, q[51], q[1950]
+            }
+        }'
+}
+
 echo "bench-mpi: $np ranks (bound to: ${MPI_BIND:-none}), $repeat runs each" \
-     "of $base and $new (alternating), window $window, ${time_ms} ms per size"
+     "of $base and $new (alternating which goes first), window $window," \
+     "median of $measurements x ${time_ms} ms per size and run"
 for config in $base $new; do
     config_env "$config"
     echo "  $config: ${CONFIG_ENV[*]}"
@@ -185,12 +239,18 @@ done
 [ -z "$csv" ] || echo "bench,size,config,median,min,max" > "$csv"
 for bench in $benches; do
     for ((i = 1; i <= repeat; ++i)); do
-        run_bench "$bench" "$base" "$i"
-        run_bench "$bench" "$new" "$i"
+        if [ $((i % 2)) = 1 ]; then
+            run_bench "$bench" "$base" "$i"
+            run_bench "$bench" "$new" "$i"
+        else
+            run_bench "$bench" "$new" "$i"
+            run_bench "$bench" "$base" "$i"
+        fi
     done
 
     stats "$work/$bench.$base."*.dat > "$work/$bench.$base.stats"
     stats "$work/$bench.$new."*.dat > "$work/$bench.$new.stats"
+    pairs "$bench" | ratio_stats > "$work/$bench.ratios"
     case $bench in
     mpi_msgrate)   unit="msgs/s"; what="MPI Isend/Irecv window rate" ;;
     shmem_putrate) unit="puts/s"; what="OpenSHMEM $shmem_op + quiet rate" ;;
@@ -198,22 +258,29 @@ for bench in $benches; do
     echo
     echo "$what, $np ranks ($((np / 2)) pairs), median of $repeat runs" \
          "(min..max):"
-    printf '%8s  %-30s  %-30s  %s\n' "size" "$base $unit" "$new $unit" \
-        "$new/$base"
+    printf '%8s  %-30s  %-30s  %-6s  %-6s  %s\n' "size" "$base $unit" \
+        "$new $unit" "ratio" "paired" "95% interval"
     join -a 1 -a 2 -e - -o 0,1.2,1.3,1.4,2.2,2.3,2.4 \
         <(sort -k1,1 "$work/$bench.$base.stats") \
-        <(sort -k1,1 "$work/$bench.$new.stats") | sort -n |
-    while read -r size bm bl bh nm nl nh; do
+        <(sort -k1,1 "$work/$bench.$new.stats") |
+    join -a 1 -e - -o 0,1.2,1.3,1.4,1.5,1.6,1.7,2.2,2.3,2.4 - \
+        <(sort -k1,1 "$work/$bench.ratios") | sort -n |
+    while read -r size bm bl bh nm nl nh rp rl rh; do
         awk -v s="$size" -v bm="$bm" -v bl="$bl" -v bh="$bh" \
-            -v nm="$nm" -v nl="$nl" -v nh="$nh" 'BEGIN {
+            -v nm="$nm" -v nl="$nl" -v nh="$nh" -v rp="$rp" -v rl="$rl" \
+            -v rh="$rh" 'BEGIN {
             fmt = "%.0f (%.0f..%.0f)"
             b = (bm == "-") ? "failed" : sprintf(fmt, bm, bl, bh)
             n = (nm == "-") ? "failed" : sprintf(fmt, nm, nl, nh)
-            r = "-"
+            r = p = i = "-"
             if (bm != "-" && nm != "-" && bm > 0) {
                 r = sprintf("%.2fx", nm / bm)
             }
-            printf "%8s  %-30s  %-30s  %s\n", s, b, n, r
+            if (rp != "-") {
+                p = sprintf("%.2fx", rp)
+                i = sprintf("%.2f..%.2f", rl, rh)
+            }
+            printf "%8s  %-30s  %-30s  %-6s  %-6s  %s\n", s, b, n, r, p, i
         }'
         if [ -n "$csv" ]; then
             [ "$bm" = - ] || echo "$bench,$size,$base,$bm,$bl,$bh" >> "$csv"

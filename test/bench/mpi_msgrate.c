@@ -10,11 +10,14 @@
  * byte by byte; a difference makes the program fail.
  *
  * Options: -w <window> (64)  -s <min size> (1)  -S <max size> (8192)
- *          -t <milliseconds per size> (500)
- * Output: one line per size: "<size> <msgs/s> <MB/s> <windows>"; lines
- * starting with '#' are comments.
+ *          -t <milliseconds per measurement> (500)
+ *          -r <measurements per size> (1): the median is printed
+ * Output: one line per size: "<size> <msgs/s> <MB/s> <windows> <min msgs/s>
+ * <max msgs/s>", the last two over the measurements; lines starting with
+ * '#' are comments.
  */
 
+#include "bench_median.h"
 #include "mpi_util.h"
 
 
@@ -28,6 +31,7 @@ typedef struct {
     long        min_size;
     long        max_size;
     double      min_time;
+    long        repeat;
     int         peer;
     int         is_sender;
     uint8_t     *buf;      /* window * max_size */
@@ -72,8 +76,9 @@ static void measure(rate_test_t *b, size_t size)
 {
     mpi_test_t *t = &b->t;
     long windows  = 1;
-    double elapsed;
-    long i;
+    double rates[b->repeat];
+    double elapsed, rate;
+    long i, r;
 
     if (b->is_sender) {
         for (i = 0; i < b->window; ++i) {
@@ -97,7 +102,11 @@ static void measure(rate_test_t *b, size_t size)
 
     /* Every rank computed the same elapsed (a MAX reduction): same count */
     windows = (long)(windows * (b->min_time / elapsed)) + 1;
-    elapsed = run_windows(b, size, windows);
+    for (r = 0; r < b->repeat; ++r) {
+        elapsed  = run_windows(b, size, windows);
+        rates[r] = (t->size / 2) * windows * b->window / elapsed;
+    }
+    rate = bench_median(rates, b->repeat);
 
     if (!b->is_sender) {
         for (i = 0; i < b->window; ++i) {
@@ -107,10 +116,8 @@ static void measure(rate_test_t *b, size_t size)
     }
 
     if (t->rank == 0) {
-        printf("%8zu %14.0f %10.2f %10ld\n", size,
-               (t->size / 2) * windows * b->window / elapsed,
-               (t->size / 2) * windows * b->window * size / elapsed / 1e6,
-               windows);
+        printf("%8zu %14.0f %10.2f %10ld %14.0f %14.0f\n", size, rate,
+               rate * size / 1e6, windows, rates[0], rates[b->repeat - 1]);
         fflush(stdout);
     }
 }
@@ -118,7 +125,8 @@ static void measure(rate_test_t *b, size_t size)
 
 int main(int argc, char **argv)
 {
-    static const char *const options[] = {"-w", "-s", "-S", "-t", NULL};
+    static const char *const options[] = {"-w", "-s", "-S", "-t", "-r",
+                                          NULL};
     rate_test_t b;
     mpi_test_t *t = &b.t;
     unsigned long total;
@@ -131,6 +139,7 @@ int main(int argc, char **argv)
     b.max_size = mpi_test_arg(t, argc, argv, "-S", 8192, b.min_size,
                               1 << 26);
     b.min_time = mpi_test_arg(t, argc, argv, "-t", 500, 1, 3600000) / 1000.0;
+    b.repeat   = mpi_test_arg(t, argc, argv, "-r", 1, 1, 1000);
     if (t->size % 2 != 0) {
         if (t->rank == 0) {
             fprintf(stderr, "%s: needs an even number of ranks, got %d\n",
@@ -147,10 +156,11 @@ int main(int argc, char **argv)
     b.req       = mpi_test_malloc(t, b.window * sizeof(*b.req));
 
     if (t->rank == 0) {
-        printf("# %s: %d ranks (%d pairs), window %ld, >= %.2f s per size\n",
-               t->program, t->size, t->size / 2, b.window, b.min_time);
-        printf("# %6s %14s %10s %10s\n", "size", "msgs/s", "MB/s",
-               "windows");
+        printf("# %s: %d ranks (%d pairs), window %ld, median of %ld "
+               "measurements of >= %.2f s per size\n", t->program, t->size,
+               t->size / 2, b.window, b.repeat, b.min_time);
+        printf("# %6s %14s %10s %10s %14s %14s\n", "size", "msgs/s", "MB/s",
+               "windows", "min msgs/s", "max msgs/s");
         fflush(stdout);
     }
 

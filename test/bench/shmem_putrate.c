@@ -11,11 +11,14 @@
  * Options: -o putmem|nbi|p  operation: shmem_putmem (default),
  *                           shmem_putmem_nbi, or shmem_long_p (8 bytes only)
  *          -w <window> (64)  -s <min size> (1)  -S <max size> (8192)
- *          -t <milliseconds per size> (500)
- * Output: one line per size: "<size> <puts/s> <MB/s> <windows>"; lines
- * starting with '#' are comments.
+ *          -t <milliseconds per measurement> (500)
+ *          -r <measurements per size> (1): the median is printed
+ * Output: one line per size: "<size> <puts/s> <MB/s> <windows> <min puts/s>
+ * <max puts/s>", the last two over the measurements; lines starting with
+ * '#' are comments.
  */
 
+#include "bench_median.h"
 #include "shmem_util.h"
 
 #include <errno.h>
@@ -35,6 +38,7 @@ typedef struct {
     long       min_size;
     long       max_size;
     double     min_time;
+    long       repeat;
     int        peer;
     int        is_origin;
     uint8_t    *dst;    /* symmetric: window * max_size */
@@ -94,8 +98,9 @@ static void measure(putrate_test_t *b, size_t size)
 {
     shm_test_t *t = &b->t;
     long windows  = 1;
-    double elapsed;
-    long i;
+    double rates[b->repeat];
+    double elapsed, rate;
+    long i, r;
 
     if (b->is_origin) {
         for (i = 0; i < b->window; ++i) {
@@ -115,7 +120,11 @@ static void measure(putrate_test_t *b, size_t size)
     }
 
     windows = (long)(windows * (b->min_time / elapsed)) + 1;
-    elapsed = run_windows(b, size, windows);
+    for (r = 0; r < b->repeat; ++r) {
+        elapsed  = run_windows(b, size, windows);
+        rates[r] = (t->npes / 2) * windows * b->window / elapsed;
+    }
+    rate = bench_median(rates, b->repeat);
 
     if (!b->is_origin) {
         for (i = 0; i < b->window; ++i) {
@@ -125,10 +134,8 @@ static void measure(putrate_test_t *b, size_t size)
     }
 
     if (t->me == 0) {
-        printf("%8zu %14.0f %10.2f %10ld\n", size,
-               (t->npes / 2) * windows * b->window / elapsed,
-               (t->npes / 2) * windows * b->window * size / elapsed / 1e6,
-               windows);
+        printf("%8zu %14.0f %10.2f %10ld %14.0f %14.0f\n", size, rate,
+               rate * size / 1e6, windows, rates[0], rates[b->repeat - 1]);
         fflush(stdout);
     }
 }
@@ -165,6 +172,7 @@ static int parse_args(putrate_test_t *b, int argc, char **argv)
     b->min_size = 1;
     b->max_size = 8192;
     b->min_time = 0.5;
+    b->repeat   = 1;
 
     for (i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) {
@@ -194,6 +202,9 @@ static int parse_args(putrate_test_t *b, int argc, char **argv)
         } else if (!strcmp(argv[i], "-S") &&
                    parse_long(argv[i + 1], 1, 1 << 26, &value)) {
             b->max_size = value;
+        } else if (!strcmp(argv[i], "-r") &&
+                   parse_long(argv[i + 1], 1, 1000, &value)) {
+            b->repeat = value;
         } else if (!strcmp(argv[i], "-t") &&
                    parse_long(argv[i + 1], 1, 3600000, &value)) {
             b->min_time = value / 1000.0;
@@ -252,10 +263,11 @@ int main(int argc, char **argv)
 
     if (t->me == 0) {
         printf("# %s: %s, %d PEs (%d pairs), window %ld + shmem_quiet, "
-               ">= %.2f s per size\n", t->program, op_names[b.op], t->npes,
-               t->npes / 2, b.window, b.min_time);
-        printf("# %6s %14s %10s %10s\n", "size", "puts/s", "MB/s",
-               "windows");
+               "median of %ld measurements of >= %.2f s per size\n",
+               t->program, op_names[b.op], t->npes, t->npes / 2, b.window,
+               b.repeat, b.min_time);
+        printf("# %6s %14s %10s %10s %14s %14s\n", "size", "puts/s", "MB/s",
+               "windows", "min puts/s", "max puts/s");
         fflush(stdout);
     }
 
