@@ -658,6 +658,39 @@ TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
               << buffer / 1024 << " KB)" << std::endl;
 }
 
+TEST_P(rsagg_aggregation_test, refused_lone_messages_are_not_counted)
+{
+    /* A message alone in its progress round goes straight to the inner
+     * transport, and is counted before the inner call. Once a receiver that
+     * does not progress has filled the inner transport, it refuses; what it
+     * refused must be taken back from the counters. */
+    size_t delivered = 0;
+    count_deliveries(*m_receiver, &delivered);
+    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
+    wireup(*m_sender, ep, *m_receiver, &delivered);
+
+    size_t accepted = delivered; /* the wire-up message */
+    size_t refused  = 0;
+    uint64_t header = 0;
+    for (unsigned i = 0; (i < 4000000) && (refused < 100); ++i) {
+        ucs_status_t status = uct_ep_am_short(ep, AM_ID, ++header, NULL, 0);
+        if (status == UCS_OK) {
+            ++accepted;
+        } else {
+            ASSERT_EQ(UCS_ERR_NO_RESOURCE, status);
+            ++refused;
+        }
+        m_sender->progress(); /* a new round: the next one is alone too */
+    }
+    ASSERT_GT(refused, 0u) << "the inner transport never refused";
+    EXPECT_EQ(accepted, counters(*m_sender).msgs);
+    EXPECT_EQ(accepted, counters(*m_sender).direct);
+
+    ASSERT_TRUE(wait_for([&] { return delivered >= accepted; },
+                         "deliveries"));
+    EXPECT_EQ(accepted, delivered);
+}
+
 /* The inner transport can put into a receiver's ring: a put of its own
  * (tcp: put_zcopy; shared memory: put_bcopy) and a way back */
 static bool ring_capable(const entity &e)

@@ -451,8 +451,7 @@ UCT_RSAGG_EP_SEND_GUARDED(ucs_status_t, uct_rsagg_ep_am_short,
  * am_lat: a message to an idle channel, from an ep with nothing pending,
  * goes to the inner transport at once. Anything else (the timer holds the
  * iface, a bad am id, a batch or a request waits) takes the guarded path,
- * which checks again and batches. Only tl_ep and length are live across
- * the inner call, so this costs two saved registers, not five. */
+ * which checks again and batches. */
 ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
                                         uint64_t header, const void *payload,
                                         unsigned length)
@@ -472,11 +471,17 @@ ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
                                              length);
     }
 
+    /* Counted before the call, while channel and iface are at hand: after
+     * it, only the iface and the length are live. A refused message is
+     * taken back; the channel stays marked, so that a retry before the next
+     * progress round takes the guarded path. */
+    uct_rsagg_channel_sent_direct(channel, sizeof(header) + length);
     status = uct_ep_am_short(channel->inner, id, header, payload, length);
-    if (ucs_likely(status == UCS_OK)) {
-        uct_rsagg_channel_sent_direct(ep->channel, sizeof(header) + length);
+    if (ucs_unlikely(status != UCS_OK)) {
+        --iface->direct_sent;
+        iface->direct_bytes -= sizeof(header) + length;
     }
-    uct_rsagg_hold_leave(ep->channel->iface);
+    uct_rsagg_hold_leave(iface);
     return status;
 }
 

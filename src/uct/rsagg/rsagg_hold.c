@@ -48,7 +48,7 @@ static int uct_rsagg_hold_claim(uct_rsagg_iface_t *iface)
         iface->hold.claimed = 0;
         return 0;
     }
-    if (iface->hold.inside != 0) {
+    if (*(volatile unsigned*)&iface->hold.inside != 0) {
         iface->hold.claimed = 0;
         return 0;
     }

@@ -44,7 +44,7 @@ void uct_rsagg_hold_wait(uct_rsagg_iface_t *iface);
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_hold_try_enter(uct_rsagg_iface_t *iface)
 {
-    iface->hold.inside = iface->hold.inside + 1;
+    ++iface->hold.inside;
     ucs_compiler_fence();
     return !iface->hold.claimed;
 }
@@ -62,7 +62,7 @@ static UCS_F_ALWAYS_INLINE void uct_rsagg_hold_enter(uct_rsagg_iface_t *iface)
 static UCS_F_ALWAYS_INLINE void uct_rsagg_hold_leave(uct_rsagg_iface_t *iface)
 {
     ucs_compiler_fence();
-    iface->hold.inside = iface->hold.inside - 1;
+    --iface->hold.inside;
 }
 
 

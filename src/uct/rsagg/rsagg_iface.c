@@ -646,17 +646,31 @@ uct_rsagg_iface_progress_round(uct_rsagg_iface_t *iface)
     return 0;
 }
 
+/* The rest of a progress round that found own work, and the guard's exit */
+static UCS_F_NOINLINE unsigned
+uct_rsagg_iface_progress_wrap_own(uct_rsagg_iface_t *iface, unsigned count)
+{
+    count += uct_rsagg_iface_progress_own(iface);
+    uct_rsagg_hold_leave(iface);
+    return count;
+}
+
 /* Aggregating over tcp or shared memory: rsagg's progress callback runs the
  * inner interface's progress too, so that the hold timer never runs while
- * the inner transport is in use (rsagg_hold.h) */
+ * the inner transport is in use (rsagg_hold.h). It is called on every poll
+ * of the worker: with own work handled out of line, only the iface is live
+ * across the inner call. */
 static unsigned uct_rsagg_iface_progress_wrap_cb(void *arg)
 {
     uct_rsagg_iface_t *iface = arg;
     unsigned count;
 
     uct_rsagg_hold_enter(iface);
-    count  = uct_iface_progress(iface->inner);
-    count += uct_rsagg_iface_progress_round(iface);
+    count = uct_iface_progress(iface->inner);
+    ++iface->progress_epoch;
+    if (ucs_unlikely(iface->own_work)) {
+        return uct_rsagg_iface_progress_wrap_own(iface, count);
+    }
     uct_rsagg_hold_leave(iface);
     return count;
 }

@@ -96,7 +96,11 @@ struct uct_rsagg_iface {
     int                        wrap_progress;/* Inner progress runs inside
                                                 ours (see rsagg_hold.h) */
     struct {
-        volatile unsigned      inside;       /* Worker's thread is in */
+        unsigned               inside;       /* Worker's thread is in; not
+                                                volatile, so that entering
+                                                is one add to memory (the
+                                                timer reads it after a
+                                                membarrier) */
         volatile int           claimed;      /* The timer is in */
         int                    timer_id;     /* -1: no timer */
         uint32_t               epoch;        /* progress_epoch at the last
