@@ -194,9 +194,10 @@ pairs() {
 }
 
 # ratio_stats: from "size base new" lines, per size "size paired lo hi":
-# the median of the runs' ratios (a run of each configuration, one after
-# the other, share the state of the host), and a 95 % bootstrap interval of
-# the ratio of the medians (2000 resamples of the runs, fixed seed)
+# the median of the rounds' ratios (the two runs of a round, one after the
+# other, share the state of the host, which on a virtual machine moves the
+# rate of both by tens of per cent) and its 95 % bootstrap interval (2000
+# resamples of the rounds, fixed seed)
 ratio_stats() {
     sort -k1,1n | awk '
         function median(a, n,    i, j, t) {
@@ -218,9 +219,9 @@ ratio_stats() {
                 for (m = 1; m <= 2000; ++m) {
                     for (j = 1; j <= c; ++j) {
                         x = int(rand() * c) + 1
-                        bb[j] = b[s, x]; vv[j] = v[s, x]
+                        rr[j] = v[s, x] / b[s, x]
                     }
-                    q[m] = median(vv, c) / median(bb, c)
+                    q[m] = median(rr, c)
                 }
                 median(q, 2000)
                 print s, paired, q[51], q[1950]
@@ -259,7 +260,7 @@ for bench in $benches; do
     echo "$what, $np ranks ($((np / 2)) pairs), median of $repeat runs" \
          "(min..max):"
     printf '%8s  %-30s  %-30s  %-6s  %-6s  %s\n' "size" "$base $unit" \
-        "$new $unit" "ratio" "paired" "95% interval"
+        "$new $unit" "ratio" "paired" "paired, 95 %"
     join -a 1 -a 2 -e - -o 0,1.2,1.3,1.4,2.2,2.3,2.4 \
         <(sort -k1,1 "$work/$bench.$base.stats") \
         <(sort -k1,1 "$work/$bench.$new.stats") |
