@@ -461,81 +461,60 @@ TEST_P(rsagg_hold_test, without_timeout_a_held_batch_waits_for_progress)
     EXPECT_EQ(0u, tx.timeouts);
 }
 
-/* CPU time of the process's threads other than the calling one, seconds */
-static double other_threads_cpu_sec()
+/* The ids of the process's threads */
+static std::vector<pid_t> process_threads()
 {
-    double total = 0;
-    DIR *dir     = opendir("/proc/self/task");
-    struct dirent *entry;
-
-    if (dir == NULL) {
-        return -1;
-    }
-    while ((entry = readdir(dir)) != NULL) {
-        if ((entry->d_name[0] == '.') || (atoi(entry->d_name) == gettid())) {
-            continue;
-        }
-        std::ifstream stat(std::string("/proc/self/task/") + entry->d_name +
-                           "/stat");
-        std::string line;
-        std::getline(stat, line);
-        size_t paren = line.rfind(')');
-        if (paren == std::string::npos) {
-            continue;
-        }
-        std::istringstream fields(line.substr(paren + 2));
-        std::string field;
-        unsigned long utime = 0, stime = 0;
-        for (int i = 3; (i <= 15) && (fields >> field); ++i) {
-            if (i == 14) {
-                utime = std::stoul(field);
-            } else if (i == 15) {
-                stime = std::stoul(field);
-            }
-        }
-        total += (double)(utime + stime) / sysconf(_SC_CLK_TCK);
-    }
-    closedir(dir);
-    return total;
-}
-
-/* Pins every thread of the process to the CPU the caller runs on */
-static bool pin_process_here(cpu_set_t *saved_p)
-{
-    cpu_set_t one;
-    DIR *dir;
-    struct dirent *entry;
-
-    if (sched_getaffinity(0, sizeof(*saved_p), saved_p) != 0) {
-        return false;
-    }
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    dir = opendir("/proc/self/task");
-    if (dir == NULL) {
-        return false;
-    }
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] != '.') {
-            sched_setaffinity(atoi(entry->d_name), sizeof(one), &one);
-        }
-    }
-    closedir(dir);
-    return true;
-}
-
-static void unpin_process(const cpu_set_t *saved)
-{
+    std::vector<pid_t> tids;
     DIR *dir = opendir("/proc/self/task");
     struct dirent *entry;
 
     while ((dir != NULL) && ((entry = readdir(dir)) != NULL)) {
         if (entry->d_name[0] != '.') {
-            sched_setaffinity(atoi(entry->d_name), sizeof(*saved), saved);
+            tids.push_back(atoi(entry->d_name));
         }
     }
     if (dir != NULL) {
         closedir(dir);
+    }
+    return tids;
+}
+
+/* CPU time of the process's threads other than the calling one, seconds */
+static double other_threads_cpu_sec()
+{
+    double total = 0;
+
+    for (pid_t tid : process_threads()) {
+        if (tid == gettid()) {
+            continue;
+        }
+        std::ifstream stat("/proc/self/task/" + std::to_string(tid) +
+                           "/stat");
+        std::string line;
+        std::getline(stat, line);
+        size_t paren = line.rfind(')');
+        if (paren == std::string::npos) {
+            continue; /* the thread is gone */
+        }
+        /* After "pid (comm) ": fields 3.., utime and stime are 14 and 15 */
+        std::istringstream fields(line.substr(paren + 2));
+        std::string field;
+        unsigned long ticks = 0;
+        for (int i = 3; (i <= 15) && (fields >> field); ++i) {
+            if (i >= 14) {
+                ticks += std::stoul(field);
+            }
+        }
+        total += (double)ticks / sysconf(_SC_CLK_TCK);
+    }
+    return total;
+}
+
+/* Sets the affinity of every thread of the process */
+static void set_process_affinity(const cpu_set_t *set)
+{
+    for (pid_t tid : process_threads()) {
+        sched_setaffinity(tid, sizeof(*set), set);
     }
 }
 
@@ -555,8 +534,12 @@ TEST_P(rsagg_hold_test, timer_sleeps_between_ticks)
     uct_ep_h ep = sender.create_ep_to_iface(receiver);
     wireup(sender, ep, receiver, &delivered);
 
-    cpu_set_t saved;
-    ASSERT_TRUE(pin_process_here(&saved));
+    /* All threads on this one core, as a bound rank's */
+    cpu_set_t saved, here;
+    ASSERT_EQ(0, sched_getaffinity(0, sizeof(saved), &saved));
+    CPU_ZERO(&here);
+    CPU_SET(sched_getcpu(), &here);
+    set_process_affinity(&here);
     double cpu0  = other_threads_cpu_sec();
     double start = now_sec();
     while (now_sec() < start + 0.3) {
@@ -564,7 +547,7 @@ TEST_P(rsagg_hold_test, timer_sleeps_between_ticks)
     }
     double wall = now_sec() - start;
     double cpu  = other_threads_cpu_sec() - cpu0;
-    unpin_process(&saved);
+    set_process_affinity(&saved);
     ASSERT_GE(cpu0, 0);
     EXPECT_LT(cpu, 0.1 * wall) << "other threads: CPU " << cpu << " s in "
                                << wall << " s";
