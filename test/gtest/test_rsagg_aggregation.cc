@@ -179,6 +179,17 @@ protected:
         });
     }
 
+    /* An ep from sender to receiver, proven up; the receiver's handler
+     * counts the messages in *delivered_p (the wire-up message too) */
+    uct_ep_h connect_counted(entity &sender, entity &receiver,
+                             size_t *delivered_p)
+    {
+        count_deliveries(receiver, delivered_p);
+        uct_ep_h ep = sender.create_ep_to_iface(receiver);
+        wireup(sender, ep, receiver, delivered_p);
+        return ep;
+    }
+
     /* The receiver's handler: counts every message in *received_p and
      * keeps all but the first (the wire-up message) in m_received */
     void record_after_wireup(entity &receiver, size_t *received_p)
@@ -530,9 +541,7 @@ TEST_P(rsagg_hold_test, timer_sleeps_between_ticks)
     entity sender(res());
     entity receiver(res());
     size_t delivered = 0;
-    count_deliveries(receiver, &delivered);
-    uct_ep_h ep = sender.create_ep_to_iface(receiver);
-    wireup(sender, ep, receiver, &delivered);
+    connect_counted(sender, receiver, &delivered);
 
     /* All threads on this one core, as a bound rank's */
     cpu_set_t saved, here;
@@ -687,11 +696,9 @@ TEST_P(rsagg_aggregation_test, stalled_receiver_bounds_sender_memory)
     entity sender(res());
     entity receiver(res());
     size_t delivered = 0;
-    count_deliveries(receiver, &delivered);
-    uct_ep_h ep = sender.create_ep_to_iface(receiver);
+    uct_ep_h ep = connect_counted(sender, receiver, &delivered);
     uint64_t header = 0;
 
-    wireup(sender, ep, receiver, &delivered);
     delivered = 0;
 
     /* The receiver never progresses: the inner transport fills up, then
@@ -763,9 +770,7 @@ TEST_P(rsagg_aggregation_test, refused_lone_messages_are_not_counted)
      * does not progress has filled the inner transport, it refuses; what it
      * refused must be taken back from the counters. */
     size_t delivered = 0;
-    count_deliveries(*m_receiver, &delivered);
-    uct_ep_h ep = m_sender->create_ep_to_iface(*m_receiver);
-    wireup(*m_sender, ep, *m_receiver, &delivered);
+    uct_ep_h ep = connect_counted(*m_sender, *m_receiver, &delivered);
 
     size_t accepted = delivered; /* the wire-up message */
     size_t refused  = 0;
@@ -1088,9 +1093,7 @@ TEST_P(rsagg_aggregation_test, pending_flush_is_not_blocked_by_later_requests)
     entity sender(res());
     entity receiver(res());
     size_t delivered = 0;
-    count_deliveries(receiver, &delivered);
-    uct_ep_h ep = sender.create_ep_to_iface(receiver);
-    wireup(sender, ep, receiver, &delivered);
+    uct_ep_h ep = connect_counted(sender, receiver, &delivered);
 
     /* No room: the receiver does not progress yet */
     ucs_status_t status = UCS_OK;
