@@ -598,11 +598,18 @@ TEST_P(rsagg_hold_test, timer_and_sender_keep_order_and_data)
             }
             ASSERT_EQ(UCS_OK, status);
         }
-        /* A pause of about five ticks, progressing only the receiver: the
-         * timer acts on the second tick without progress, and a tick can
-         * come late (a timerfd wakes the async thread; it does not spin) */
-        double until = now_sec() + 250e-6;
-        while (now_sec() < until) {
+        /* A pause without sender progress, progressing only the receiver:
+         * two to six ticks, so that the timer races the next burst; and
+         * every tenth burst until the timer has sent (at most 1 s), so that
+         * the test sees it act rather than hopes to: a tick can come late
+         * (a timerfd wakes the async thread, which does not spin), and the
+         * timer acts only on the second tick without progress */
+        const bool until_sent = (b % 10) == 0;
+        uint64_t timeouts     = counters(sender).timeouts;
+        double until          = now_sec() +
+                                (until_sent ? 1.0 : (100 + rng() % 200) * 1e-6);
+        while ((now_sec() < until) &&
+               !(until_sent && (counters(sender).timeouts > timeouts))) {
             receiver.progress();
         }
         if ((b % 8) == 0) {
