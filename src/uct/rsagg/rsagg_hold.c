@@ -14,7 +14,6 @@
 #include <ucs/debug/log.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -99,13 +98,6 @@ static void uct_rsagg_hold_timer(int id, ucs_event_set_types_t events,
 {
     uct_rsagg_iface_t *iface = arg;
     uint32_t epoch           = *(volatile uint32_t*)&iface->progress_epoch;
-    uint64_t expirations;
-
-    if (iface->hold.timer_fd >= 0) {
-        /* Edge-triggered: reading is tidiness, not a condition of the next
-         * tick; EAGAIN (another thread read it) is fine */
-        (void)!read(iface->hold.timer_fd, &expirations, sizeof(expirations));
-    }
 
     /* A quick look without the claim: the claim costs a barrier on every
      * thread, so it is taken only when the iface seems to hold something
@@ -128,53 +120,6 @@ static void uct_rsagg_hold_timer(int id, ucs_event_set_types_t events,
     uct_rsagg_hold_release(iface);
 }
 
-/* The tick of a thread-mode async context comes from a timerfd of ours, not
- * from ucs_async_add_timer: UCX 1.13's async thread waits for its timers with
- * a timeout in whole milliseconds, rounded down, and so spins in
- * epoll_wait(0) through the last fraction of every interval. With the
- * default 10 ms that was 8 % of a CPU (the worker's, whose core the async
- * thread shares), measured as +24 ns on the average of ucx_perftest am_lat
- * over posix and -13 % on am_bw over tcp. A timerfd is an event like any
- * other; the async thread sleeps until it fires. */
-static ucs_status_t uct_rsagg_hold_timer_fd_start(uct_rsagg_iface_t *iface,
-                                                  ucs_async_context_t *async,
-                                                  ucs_time_t timeout)
-{
-    uint64_t nsec = ucs_max((uint64_t)ucs_time_to_nsec(timeout), 1000);
-    struct itimerspec spec;
-    ucs_status_t status;
-    int fd;
-
-    fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (fd < 0) {
-        ucs_error("rsagg iface %p: timerfd_create() failed: %m", iface);
-        return UCS_ERR_IO_ERROR;
-    }
-
-    spec.it_interval.tv_sec  = nsec / UCS_NSEC_PER_SEC;
-    spec.it_interval.tv_nsec = nsec % UCS_NSEC_PER_SEC;
-    spec.it_value            = spec.it_interval;
-    if (timerfd_settime(fd, 0, &spec, NULL) != 0) {
-        ucs_error("rsagg iface %p: timerfd_settime() failed: %m", iface);
-        close(fd);
-        return UCS_ERR_IO_ERROR;
-    }
-
-    iface->hold.timer_fd = fd;
-    status = ucs_async_set_event_handler(async->mode, fd,
-                                         UCS_EVENT_SET_EVREAD |
-                                         UCS_EVENT_SET_EDGE_TRIGGERED,
-                                         uct_rsagg_hold_timer, iface, async);
-    if (status != UCS_OK) {
-        iface->hold.timer_fd = -1;
-        close(fd);
-        return status;
-    }
-
-    iface->hold.timer_id = fd; /* An event handler's id is its fd */
-    return UCS_OK;
-}
-
 ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
 {
     ucs_async_context_t *async = iface->super.worker->async;
@@ -183,7 +128,6 @@ ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
     iface->hold.inside   = 0;
     iface->hold.claimed  = 0;
     iface->hold.timer_id = -1;
-    iface->hold.timer_fd = -1;
     iface->hold.epoch    = 0;
     iface->hold.timeout  = timeout;
 
@@ -205,13 +149,8 @@ ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
         return UCS_OK;
     }
 
-    if (async->mode == UCS_ASYNC_MODE_SIGNAL) {
-        status = ucs_async_add_timer(async->mode, timeout,
-                                     uct_rsagg_hold_timer, iface, async,
-                                     &iface->hold.timer_id);
-    } else {
-        status = uct_rsagg_hold_timer_fd_start(iface, async, timeout);
-    }
+    status = ucs_async_add_timer(async->mode, timeout, uct_rsagg_hold_timer,
+                                 iface, async, &iface->hold.timer_id);
     if (status != UCS_OK) {
         ucs_error("rsagg iface %p: failed to start the hold timer: %s",
                   iface, ucs_status_string(status));
@@ -225,9 +164,5 @@ void uct_rsagg_hold_cleanup(uct_rsagg_iface_t *iface)
     if (iface->hold.timer_id >= 0) {
         ucs_async_remove_handler(iface->hold.timer_id, 1);
         iface->hold.timer_id = -1;
-    }
-    if (iface->hold.timer_fd >= 0) {
-        close(iface->hold.timer_fd);
-        iface->hold.timer_fd = -1;
     }
 }

@@ -103,7 +103,6 @@ struct uct_rsagg_iface {
                                                 membarrier) */
         volatile int           claimed;      /* The timer is in */
         int                    timer_id;     /* -1: no timer */
-        int                    timer_fd;     /* Its timerfd, or -1 */
         uint32_t               epoch;        /* progress_epoch at the last
                                                 tick */
         ucs_time_t             timeout;
