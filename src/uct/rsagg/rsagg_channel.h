@@ -235,6 +235,15 @@ uct_rsagg_channel_sent_direct(uct_rsagg_channel_t *channel, size_t length)
     channel->direct_epoch  = iface->progress_epoch;
 }
 
+/* Takes back a message counted by uct_rsagg_channel_sent_direct that the
+ * inner transport then refused; the channel's mark stays */
+static UCS_F_ALWAYS_INLINE void
+uct_rsagg_iface_unsent_direct(uct_rsagg_iface_t *iface, size_t length)
+{
+    --iface->direct_sent;
+    iface->direct_bytes -= length;
+}
+
 
 /* Operations that are not aggregated go after everything batched before them,
  * so that per-ep order holds */

@@ -478,8 +478,7 @@ ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
     uct_rsagg_channel_sent_direct(channel, sizeof(header) + length);
     status = uct_ep_am_short(channel->inner, id, header, payload, length);
     if (ucs_unlikely(status != UCS_OK)) {
-        --iface->direct_sent;
-        iface->direct_bytes -= sizeof(header) + length;
+        uct_rsagg_iface_unsent_direct(iface, sizeof(header) + length);
     }
     uct_rsagg_hold_leave(iface);
     return status;
