@@ -14,6 +14,10 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <dirent.h>
+#include <fstream>
+#include <sched.h>
+#include <sstream>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -466,6 +470,98 @@ TEST_P(rsagg_hold_test, without_timeout_a_held_batch_waits_for_progress)
 
     EXPECT_EQ(1u, send_then_watch(0.2, &tx));
     EXPECT_EQ(0u, tx.timeouts);
+}
+
+/* The ids of the process's threads */
+static std::vector<pid_t> process_threads()
+{
+    std::vector<pid_t> tids;
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *entry;
+
+    while ((dir != NULL) && ((entry = readdir(dir)) != NULL)) {
+        if (entry->d_name[0] != '.') {
+            tids.push_back(atoi(entry->d_name));
+        }
+    }
+    if (dir != NULL) {
+        closedir(dir);
+    }
+    return tids;
+}
+
+/* CPU time of the process's threads other than the calling one, seconds */
+static double other_threads_cpu_sec()
+{
+    double total = 0;
+
+    for (pid_t tid : process_threads()) {
+        if (tid == gettid()) {
+            continue;
+        }
+        std::ifstream stat("/proc/self/task/" + std::to_string(tid) +
+                           "/stat");
+        std::string line;
+        std::getline(stat, line);
+        size_t paren = line.rfind(')');
+        if (paren == std::string::npos) {
+            continue; /* the thread is gone */
+        }
+        /* After "pid (comm) ": fields 3.., utime and stime are 14 and 15 */
+        std::istringstream fields(line.substr(paren + 2));
+        std::string field;
+        unsigned long ticks = 0;
+        for (int i = 3; (i <= 15) && (fields >> field); ++i) {
+            if (i >= 14) {
+                ticks += std::stoul(field);
+            }
+        }
+        total += (double)ticks / sysconf(_SC_CLK_TCK);
+    }
+    return total;
+}
+
+/* Sets the affinity of every thread of the process */
+static void set_process_affinity(const cpu_set_t *set)
+{
+    for (pid_t tid : process_threads()) {
+        sched_setaffinity(tid, sizeof(*set), set);
+    }
+}
+
+TEST_P(rsagg_hold_test, timer_sleeps_between_ticks)
+{
+    /* The tick is a wake-up, not a busy wait. UCX 1.13's own async timers
+     * spin in epoll_wait(0) through the fraction of a millisecond left of
+     * each interval; on the worker's core (where a bound rank's other
+     * threads run) that is CPU taken from the worker. With the worker
+     * polling for 300 ms, the other threads may use the CPU only for the
+     * ticks themselves (bound: 10 % of the time). */
+    scoped_env timeout("UCX_RSAGG_HOLD_TIMEOUT", "1ms");
+    entity sender(res());
+    entity receiver(res());
+    size_t delivered = 0;
+    count_deliveries(receiver, &delivered);
+    uct_ep_h ep = sender.create_ep_to_iface(receiver);
+    wireup(sender, ep, receiver, &delivered);
+
+    /* All threads on this one core, as a bound rank's */
+    cpu_set_t saved, here;
+    ASSERT_EQ(0, sched_getaffinity(0, sizeof(saved), &saved));
+    CPU_ZERO(&here);
+    CPU_SET(sched_getcpu(), &here);
+    set_process_affinity(&here);
+    double cpu0  = other_threads_cpu_sec();
+    double start = now_sec();
+    while (now_sec() < start + 0.3) {
+        sender.progress();
+    }
+    double wall = now_sec() - start;
+    double cpu  = other_threads_cpu_sec() - cpu0;
+    set_process_affinity(&saved);
+    ASSERT_GE(cpu0, 0);
+    EXPECT_LT(cpu, 0.1 * wall) << "other threads: CPU " << cpu << " s in "
+                               << wall << " s";
 }
 
 TEST_P(rsagg_hold_test, timer_and_sender_keep_order_and_data)

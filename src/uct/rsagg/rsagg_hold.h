@@ -6,10 +6,12 @@
  * stops progressing a worker (a compute phase, or Open MPI's finalize, which
  * progresses one worker while its peer still waits on another) would keep a
  * message in the batch for good. So when a batch has been held for a whole
- * UCX_RSAGG_HOLD_TIMEOUT without any progress of its iface, a timer on the
- * worker's async context sends it.
+ * UCX_RSAGG_HOLD_TIMEOUT without any progress of its iface, a timer sends it:
+ * for a thread-mode async context, rsagg's hold thread (one per process,
+ * asleep between ticks) with the context blocked; otherwise a UCX async
+ * timer of the context.
  *
- * The timer runs in the async thread, so it and the worker's thread must not
+ * The timer runs in another thread, so it and the worker's thread must not
  * be inside the iface at the same time. They exclude each other
  * asymmetrically, to keep the worker's fast path free of atomics and
  * fences: the worker's thread only marks that it is inside; the timer claims

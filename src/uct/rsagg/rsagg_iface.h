@@ -102,7 +102,11 @@ struct uct_rsagg_iface {
                                                 timer reads it after a
                                                 membarrier) */
         volatile int           claimed;      /* The timer is in */
-        int                    timer_id;     /* -1: no timer */
+        int                    timer_id;     /* UCX async timer (signal and
+                                                poll modes), -1: none */
+        int                    ticked;       /* On the hold thread's list */
+        ucs_list_link_t        list;         /* In the hold thread's list */
+        uint64_t               next_nsec;    /* Its next tick, monotonic */
         uint32_t               epoch;        /* progress_epoch at the last
                                                 tick */
         ucs_time_t             timeout;
