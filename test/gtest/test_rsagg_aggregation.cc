@@ -15,7 +15,9 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <dirent.h>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <sched.h>
 #include <sstream>
 #include <string.h>
@@ -521,11 +523,38 @@ static double other_threads_cpu_sec()
     return total;
 }
 
-/* Sets the affinity of every thread of the process */
-static void set_process_affinity(const cpu_set_t *set)
+/* The name of a thread of the process (its comm) */
+static std::string thread_name(pid_t tid)
 {
+    std::ifstream comm("/proc/self/task/" + std::to_string(tid) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    return name;
+}
+
+/* Binds every thread of the process to one core; returns their affinities */
+static std::map<pid_t, cpu_set_t> bind_process(int cpu)
+{
+    std::map<pid_t, cpu_set_t> saved;
+    cpu_set_t here;
+
+    CPU_ZERO(&here);
+    CPU_SET(cpu, &here);
     for (pid_t tid : process_threads()) {
-        sched_setaffinity(tid, sizeof(*set), set);
+        if (sched_getaffinity(tid, sizeof(cpu_set_t), &saved[tid]) == 0) {
+            sched_setaffinity(tid, sizeof(here), &here);
+        } else {
+            saved.erase(tid); /* the thread is gone */
+        }
+    }
+    return saved;
+}
+
+static void unbind_process(const std::map<pid_t, cpu_set_t> &saved)
+{
+    for (const auto &thread : saved) {
+        sched_setaffinity(thread.first, sizeof(thread.second),
+                          &thread.second);
     }
 }
 
@@ -541,16 +570,17 @@ TEST_P(rsagg_hold_test, timer_sleeps_between_ticks)
     entity sender(res());
     entity receiver(res());
     size_t delivered = 0;
-    count_deliveries(receiver, &delivered);
-    uct_ep_h ep = sender.create_ep_to_iface(receiver);
-    wireup(sender, ep, receiver, &delivered);
+    connect_counted(sender, receiver, &delivered);
+
+    /* The ticks come from rsagg's hold thread: without it, this test would
+     * measure nothing */
+    std::vector<pid_t> tids = process_threads();
+    EXPECT_TRUE(std::any_of(tids.begin(), tids.end(), [](pid_t tid) {
+        return thread_name(tid) == "rsagg-hold";
+    })) << "no thread named rsagg-hold";
 
     /* All threads on this one core, as a bound rank's */
-    cpu_set_t saved, here;
-    ASSERT_EQ(0, sched_getaffinity(0, sizeof(saved), &saved));
-    CPU_ZERO(&here);
-    CPU_SET(sched_getcpu(), &here);
-    set_process_affinity(&here);
+    std::map<pid_t, cpu_set_t> saved = bind_process(sched_getcpu());
     double cpu0  = other_threads_cpu_sec();
     double start = now_sec();
     while (now_sec() < start + 0.3) {
@@ -558,7 +588,7 @@ TEST_P(rsagg_hold_test, timer_sleeps_between_ticks)
     }
     double wall = now_sec() - start;
     double cpu  = other_threads_cpu_sec() - cpu0;
-    set_process_affinity(&saved);
+    unbind_process(saved);
     ASSERT_GE(cpu0, 0);
     EXPECT_LT(cpu, 0.1 * wall) << "other threads: CPU " << cpu << " s in "
                                << wall << " s";
@@ -1211,6 +1241,11 @@ TEST_P(rsagg_aggregation_test, bad_config_values_fail_the_open_cleanly)
     }
     {
         scoped_env env("UCX_RSAGG_AGGREGATE", "perhaps");
+        EXPECT_THROW(entity e(res()), std::runtime_error);
+    }
+    {
+        /* a tick shorter than a thread's wake-up would only spin */
+        scoped_env env("UCX_RSAGG_HOLD_TIMEOUT", "5us");
         EXPECT_THROW(entity e(res()), std::runtime_error);
     }
     if ((res().tl_name == "rsagg") &&

@@ -35,6 +35,7 @@
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t  cond;     /* Signalled when the list or stop changes */
+    clockid_t       clock;    /* The clock of cond's deadlines */
     ucs_list_link_t ifaces;   /* hold.list, each with hold.next_nsec */
     pthread_t       thread;
     int             running;  /* thread is the current one */
@@ -66,6 +67,34 @@ static void uct_rsagg_hold_barrier_init(void)
     }
 }
 
+/* fork(2): the child has no hold thread. Ticking ifaces of the parent stay
+ * without ticks there (UCX does not support using them in a child), and an
+ * iface the child opens starts a thread of its own. The prepare handler
+ * takes the lock so that the child never sees the list half changed. */
+static void uct_rsagg_hold_atfork_prepare(void)
+{
+    pthread_mutex_lock(&uct_rsagg_hold_ticker.lock);
+}
+
+static void uct_rsagg_hold_atfork_parent(void)
+{
+    pthread_mutex_unlock(&uct_rsagg_hold_ticker.lock);
+}
+
+static void uct_rsagg_hold_atfork_child(void)
+{
+    uct_rsagg_hold_ticker_t *ticker = &uct_rsagg_hold_ticker;
+    uct_rsagg_iface_t *iface;
+
+    ucs_list_for_each(iface, &ticker->ifaces, hold.list) {
+        iface->hold.ticked = 0;
+    }
+    ucs_list_head_init(&ticker->ifaces);
+    ticker->running = 0;
+    ++ticker->gen;
+    pthread_mutex_init(&ticker->lock, NULL);
+}
+
 static void uct_rsagg_hold_once_init(void)
 {
     uct_rsagg_hold_ticker_t *ticker = &uct_rsagg_hold_ticker;
@@ -75,12 +104,18 @@ static void uct_rsagg_hold_once_init(void)
 
     pthread_mutex_init(&ticker->lock, NULL);
     pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    ticker->clock = CLOCK_MONOTONIC;
+    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0) {
+        ticker->clock = CLOCK_REALTIME; /* cond's default */
+    }
     pthread_cond_init(&ticker->cond, &attr);
     pthread_condattr_destroy(&attr);
     ucs_list_head_init(&ticker->ifaces);
     ticker->running = 0;
     ticker->gen     = 0;
+    pthread_atfork(uct_rsagg_hold_atfork_prepare,
+                   uct_rsagg_hold_atfork_parent,
+                   uct_rsagg_hold_atfork_child);
 }
 
 /* Claims the iface for the timer, or fails if the worker's thread is in */
@@ -136,23 +171,28 @@ static unsigned uct_rsagg_hold_send(uct_rsagg_iface_t *iface)
     return count;
 }
 
-/* One tick: sends what has waited a whole tick without progress */
-static void uct_rsagg_hold_check(uct_rsagg_iface_t *iface)
+/* A quick look, without the claim or the async context: the claim costs a
+ * barrier on every thread, so it is taken only when the iface seems to hold
+ * something and has not been progressed for a whole tick */
+static int uct_rsagg_hold_due(uct_rsagg_iface_t *iface)
 {
     uint32_t epoch = *(volatile uint32_t*)&iface->progress_epoch;
 
-    /* A quick look without the claim: the claim costs a barrier on every
-     * thread, so it is taken only when the iface seems to hold something
-     * and has not been progressed for a whole tick */
     if ((epoch != iface->hold.epoch) ||
         (ucs_list_is_empty(&iface->dispatch) &&
          !uct_rsagg_peer_has_work(iface))) {
         iface->hold.epoch = epoch;
-        return;
+        return 0;
     }
+    return 1;
+}
 
+/* Sends what has waited a whole tick without progress, unless the worker's
+ * thread is in (then the next tick tries again) */
+static void uct_rsagg_hold_claim_send(uct_rsagg_iface_t *iface)
+{
     if (!uct_rsagg_hold_claim(iface)) {
-        return; /* The worker's thread is in: try at the next tick */
+        return;
     }
 
     if (uct_rsagg_hold_send(iface) > 0) {
@@ -166,7 +206,11 @@ static void uct_rsagg_hold_check(uct_rsagg_iface_t *iface)
 static void uct_rsagg_hold_timer(int id, ucs_event_set_types_t events,
                                  void *arg)
 {
-    uct_rsagg_hold_check(arg);
+    uct_rsagg_iface_t *iface = arg;
+
+    if (uct_rsagg_hold_due(iface)) {
+        uct_rsagg_hold_claim_send(iface);
+    }
 }
 
 /* Blocks the async context without waiting, as UCX's async thread does
@@ -195,12 +239,36 @@ static int uct_rsagg_hold_async_try_block(ucs_async_context_t *async)
     return 1;
 }
 
+/* Runs the async handlers that UCX's async thread could not run while the
+ * tick blocked the context: it queues them for the worker's next progress,
+ * which a worker asleep in ucp_worker_wait() would not make. Called with the
+ * context blocked. */
+static void uct_rsagg_hold_async_run_missed(ucs_async_context_t *async)
+{
+    if (!ucs_mpmc_queue_is_empty(&async->missed)) {
+        __ucs_async_poll_missed(async);
+    }
+}
+
 static void uct_rsagg_hold_tick(uct_rsagg_iface_t *iface)
 {
     ucs_async_context_t *async = iface->super.worker->async;
+    int retries                = 3;
 
-    if (uct_rsagg_hold_async_try_block(async)) {
-        uct_rsagg_hold_check(iface);
+    /* The context is blocked only for a tick with something to send, so
+     * UCX's async thread rarely finds it blocked */
+    if (!uct_rsagg_hold_due(iface) || !uct_rsagg_hold_async_try_block(async)) {
+        return;
+    }
+
+    uct_rsagg_hold_claim_send(iface);
+    uct_rsagg_hold_async_run_missed(async);
+    UCS_ASYNC_UNBLOCK(async);
+
+    /* A handler missed between the last look and the unblock */
+    while (!ucs_mpmc_queue_is_empty(&async->missed) && (retries-- > 0) &&
+           uct_rsagg_hold_async_try_block(async)) {
+        uct_rsagg_hold_async_run_missed(async);
         UCS_ASYNC_UNBLOCK(async);
     }
 }
@@ -209,7 +277,7 @@ static uint64_t uct_rsagg_hold_now_nsec(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(uct_rsagg_hold_ticker.clock, &ts);
     return (ts.tv_sec * UCS_NSEC_PER_SEC) + ts.tv_nsec;
 }
 
@@ -234,9 +302,11 @@ static void *uct_rsagg_hold_thread_func(void *arg)
                 /* Under the lock: cleanup takes the iface off the list
                  * only between ticks */
                 uct_rsagg_hold_tick(iface);
-                /* The next tick a whole timeout from now, even after a
-                 * late one: a tick means "a timeout without progress" */
-                iface->hold.next_nsec = now +
+                /* The next tick a whole timeout after this one ended, even
+                 * after a late or a long one: a tick means "a timeout
+                 * without progress", and a tick longer than the timeout
+                 * must not make the thread spin */
+                iface->hold.next_nsec = uct_rsagg_hold_now_nsec() +
                                         ucs_time_to_nsec(iface->hold.timeout);
             }
             next = ucs_min(next, iface->hold.next_nsec);
@@ -260,23 +330,33 @@ static ucs_status_t uct_rsagg_hold_thread_add(uct_rsagg_iface_t *iface)
 {
     uct_rsagg_hold_ticker_t *ticker = &uct_rsagg_hold_ticker;
     ucs_status_t status             = UCS_OK;
-    sigset_t all, saved;
+    sigset_t mask, saved;
     int ret;
 
     pthread_mutex_lock(&ticker->lock);
     iface->hold.next_nsec = uct_rsagg_hold_now_nsec() +
                             ucs_time_to_nsec(iface->hold.timeout);
     if (!ticker->running) {
-        /* Signals stay with the application's threads */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &saved);
+        /* Asynchronous signals stay with the application's threads; a
+         * fault in this thread still reaches UCX's or the sanitizer's
+         * handler (a blocked SIGSEGV would kill without a backtrace) */
+        sigfillset(&mask);
+        sigdelset(&mask, SIGSEGV);
+        sigdelset(&mask, SIGBUS);
+        sigdelset(&mask, SIGFPE);
+        sigdelset(&mask, SIGILL);
+        sigdelset(&mask, SIGTRAP);
+        sigdelset(&mask, SIGSYS);
+        sigdelset(&mask, SIGABRT);
+        pthread_sigmask(SIG_SETMASK, &mask, &saved);
         ret = pthread_create(&ticker->thread, NULL,
                              uct_rsagg_hold_thread_func,
                              (void*)(uintptr_t)ticker->gen);
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
         if (ret != 0) {
-            ucs_error("rsagg iface %p: failed to start the hold thread: %s",
-                      iface, strerror(ret));
+            ucs_diag("rsagg iface %p: could not start the hold thread (%s), "
+                     "UCX's async timer ticks instead", iface,
+                     strerror(ret));
             status = UCS_ERR_IO_ERROR;
             goto out;
         }
@@ -346,14 +426,14 @@ ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
         return UCS_OK;
     }
 
-    if ((async->mode == UCS_ASYNC_MODE_THREAD_SPINLOCK) ||
-        (async->mode == UCS_ASYNC_MODE_THREAD_MUTEX)) {
-        status = uct_rsagg_hold_thread_add(iface);
-    } else {
-        status = ucs_async_add_timer(async->mode, timeout,
-                                     uct_rsagg_hold_timer, iface, async,
-                                     &iface->hold.timer_id);
+    if (((async->mode == UCS_ASYNC_MODE_THREAD_SPINLOCK) ||
+         (async->mode == UCS_ASYNC_MODE_THREAD_MUTEX)) &&
+        (uct_rsagg_hold_thread_add(iface) == UCS_OK)) {
+        return UCS_OK;
     }
+
+    status = ucs_async_add_timer(async->mode, timeout, uct_rsagg_hold_timer,
+                                 iface, async, &iface->hold.timer_id);
     if (status != UCS_OK) {
         ucs_error("rsagg iface %p: failed to start the hold timer: %s",
                   iface, ucs_status_string(status));

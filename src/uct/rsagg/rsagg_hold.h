@@ -29,6 +29,10 @@
 #include <ucs/sys/compiler_def.h>
 
 
+/* The shortest UCX_RSAGG_HOLD_TIMEOUT */
+#define UCT_RSAGG_HOLD_MIN_USEC 10
+
+
 /* Starts the timer if the iface aggregates and the timeout is finite */
 ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface,
                                  ucs_time_t timeout);

@@ -1031,6 +1031,14 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
         status = UCS_ERR_INVALID_PARAM;
         goto err_close;
     }
+    /* A tick shorter than a wake-up of the hold thread would only spin */
+    if (config->hold_timeout < ucs_time_from_usec(UCT_RSAGG_HOLD_MIN_USEC)) {
+        ucs_error("rsagg: UCX_RSAGG_HOLD_TIMEOUT=%.3fus is too short (at "
+                  "least %dus, or inf)", ucs_time_to_usec(config->hold_timeout),
+                  UCT_RSAGG_HOLD_MIN_USEC);
+        status = UCS_ERR_INVALID_PARAM;
+        goto err_close;
+    }
     /* Messages up to half a batch are batched; larger ones go alone */
     self->config.small_max = self->config.max_batch / 2 - 32;
     self->config.max_bcopy = self->inner_attr.cap.am.max_bcopy;
