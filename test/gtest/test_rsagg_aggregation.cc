@@ -464,6 +464,15 @@ TEST_P(rsagg_hold_test, held_batch_leaves_when_the_sender_stops_progressing)
     EXPECT_GE(tx.timeouts, 1u);
 }
 
+TEST_P(rsagg_hold_test, auto_timeout_is_the_default_one)
+{
+    scoped_env timeout("UCX_RSAGG_HOLD_TIMEOUT", "auto");
+    uct_rsagg_counters_t tx;
+
+    EXPECT_EQ(20u, send_then_watch(wait_timeout_sec(), &tx));
+    EXPECT_GE(tx.timeouts, 1u);
+}
+
 TEST_P(rsagg_hold_test, without_timeout_a_held_batch_waits_for_progress)
 {
     /* The control: what the timer prevents */

@@ -29,8 +29,9 @@
 #include <ucs/sys/compiler_def.h>
 
 
-/* The shortest UCX_RSAGG_HOLD_TIMEOUT */
-#define UCT_RSAGG_HOLD_MIN_USEC 10
+/* The shortest UCX_RSAGG_HOLD_TIMEOUT, and what "auto" means */
+#define UCT_RSAGG_HOLD_MIN_USEC  10
+#define UCT_RSAGG_HOLD_AUTO_MSEC 10
 
 
 /* Starts the timer if the iface aggregates and the timeout is finite */
