@@ -37,8 +37,7 @@ typedef struct {
     pthread_cond_t  cond;     /* Signalled when the list or stop changes */
     clockid_t       clock;    /* The clock of cond's deadlines */
     ucs_list_link_t ifaces;   /* hold.list, each with hold.next_nsec */
-    pthread_t       thread;
-    int             running;  /* thread is the current one */
+    pthread_t       thread;   /* Running while ifaces is not empty */
     unsigned        gen;      /* A thread runs while gen is the one it was
                                  started with, so that one stopping is never
                                  taken for the one started after it */
@@ -90,7 +89,6 @@ static void uct_rsagg_hold_atfork_child(void)
         iface->hold.ticked = 0;
     }
     ucs_list_head_init(&ticker->ifaces);
-    ticker->running = 0;
     ++ticker->gen;
     pthread_mutex_init(&ticker->lock, NULL);
 }
@@ -111,8 +109,7 @@ static void uct_rsagg_hold_once_init(void)
     pthread_cond_init(&ticker->cond, &attr);
     pthread_condattr_destroy(&attr);
     ucs_list_head_init(&ticker->ifaces);
-    ticker->running = 0;
-    ticker->gen     = 0;
+    ticker->gen = 0;
     pthread_atfork(uct_rsagg_hold_atfork_prepare,
                    uct_rsagg_hold_atfork_parent,
                    uct_rsagg_hold_atfork_child);
@@ -239,17 +236,6 @@ static int uct_rsagg_hold_async_try_block(ucs_async_context_t *async)
     return 1;
 }
 
-/* Runs the async handlers that UCX's async thread could not run while the
- * tick blocked the context: it queues them for the worker's next progress,
- * which a worker asleep in ucp_worker_wait() would not make. Called with the
- * context blocked. */
-static void uct_rsagg_hold_async_run_missed(ucs_async_context_t *async)
-{
-    if (!ucs_mpmc_queue_is_empty(&async->missed)) {
-        __ucs_async_poll_missed(async);
-    }
-}
-
 static void uct_rsagg_hold_tick(uct_rsagg_iface_t *iface)
 {
     ucs_async_context_t *async = iface->super.worker->async;
@@ -262,13 +248,15 @@ static void uct_rsagg_hold_tick(uct_rsagg_iface_t *iface)
     }
 
     uct_rsagg_hold_claim_send(iface);
-    uct_rsagg_hold_async_run_missed(async);
+    /* UCX's async thread, finding the context blocked by the tick, queues
+     * its handlers for the worker's next progress, which a worker asleep in
+     * ucp_worker_wait() would not make: run them here, and again for one
+     * missed between the last look and the unblock */
+    ucs_async_check_miss(async);
     UCS_ASYNC_UNBLOCK(async);
-
-    /* A handler missed between the last look and the unblock */
     while (!ucs_mpmc_queue_is_empty(&async->missed) && (retries-- > 0) &&
            uct_rsagg_hold_async_try_block(async)) {
-        uct_rsagg_hold_async_run_missed(async);
+        ucs_async_check_miss(async);
         UCS_ASYNC_UNBLOCK(async);
     }
 }
@@ -336,7 +324,7 @@ static ucs_status_t uct_rsagg_hold_thread_add(uct_rsagg_iface_t *iface)
     pthread_mutex_lock(&ticker->lock);
     iface->hold.next_nsec = uct_rsagg_hold_now_nsec() +
                             ucs_time_to_nsec(iface->hold.timeout);
-    if (!ticker->running) {
+    if (ucs_list_is_empty(&ticker->ifaces)) {
         /* Asynchronous signals stay with the application's threads; a
          * fault in this thread still reaches UCX's or the sanitizer's
          * handler (a blocked SIGSEGV would kill without a backtrace) */
@@ -360,7 +348,6 @@ static ucs_status_t uct_rsagg_hold_thread_add(uct_rsagg_iface_t *iface)
             status = UCS_ERR_IO_ERROR;
             goto out;
         }
-        ticker->running = 1;
     }
 
     ucs_list_add_tail(&ticker->ifaces, &iface->hold.list);
@@ -384,9 +371,8 @@ static void uct_rsagg_hold_thread_remove(uct_rsagg_iface_t *iface)
     iface->hold.ticked = 0;
     if (ucs_list_is_empty(&ticker->ifaces)) {
         ++ticker->gen;
-        ticker->running = 0;
-        thread          = ticker->thread;
-        stopped         = 1;
+        thread  = ticker->thread;
+        stopped = 1;
     }
     pthread_cond_signal(&ticker->cond);
     pthread_mutex_unlock(&ticker->lock);
