@@ -392,7 +392,9 @@ ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
     iface->hold.timer_id = -1;
     iface->hold.ticked   = 0;
     iface->hold.epoch    = 0;
-    iface->hold.timeout  = timeout;
+    iface->hold.timeout  = (timeout == UCS_TIME_AUTO) ?
+                           ucs_time_from_msec(UCT_RSAGG_HOLD_AUTO_MSEC) :
+                           timeout;
 
     if (!iface->config.aggregate || (timeout == UCS_TIME_INFINITY)) {
         return UCS_OK;
@@ -418,8 +420,9 @@ ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
         return UCS_OK;
     }
 
-    status = ucs_async_add_timer(async->mode, timeout, uct_rsagg_hold_timer,
-                                 iface, async, &iface->hold.timer_id);
+    status = ucs_async_add_timer(async->mode, iface->hold.timeout,
+                                 uct_rsagg_hold_timer, iface, async,
+                                 &iface->hold.timer_id);
     if (status != UCS_OK) {
         ucs_error("rsagg iface %p: failed to start the hold timer: %s",
                   iface, ucs_status_string(status));

@@ -34,7 +34,8 @@
 #define UCT_RSAGG_HOLD_AUTO_MSEC 10
 
 
-/* Starts the timer if the iface aggregates and the timeout is finite */
+/* Starts the timer if the iface aggregates and the timeout is finite
+ * (UCS_TIME_AUTO: UCT_RSAGG_HOLD_AUTO_MSEC) */
 ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface,
                                  ucs_time_t timeout);
 

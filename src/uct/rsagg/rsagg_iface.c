@@ -1163,13 +1163,9 @@ static UCS_CLASS_INIT_FUNC(uct_rsagg_iface_t, uct_md_h tl_md,
     self->wrap_progress = self->config.aggregate &&
                           (self->inner->ops.iface_progress_enable ==
                            uct_base_iface_progress_enable);
-    status = uct_rsagg_hold_init(self, !self->wrap_progress ?
-                                       UCS_TIME_INFINITY :
-                                       (config->hold_timeout ==
-                                        UCS_TIME_AUTO) ?
-                                       ucs_time_from_msec(
-                                               UCT_RSAGG_HOLD_AUTO_MSEC) :
-                                       config->hold_timeout);
+    status = uct_rsagg_hold_init(self, self->wrap_progress ?
+                                       config->hold_timeout :
+                                       UCS_TIME_INFINITY);
     if (status != UCS_OK) {
         goto err_free;
     }
