@@ -114,14 +114,12 @@ static size_t ucs_rsagg_hdr_size(ucs_rsagg_msg_type_t type)
 }
 
 
-ucs_status_t ucs_rsagg_hdr_peek(const void *data, size_t length,
-                                ucs_rsagg_msg_type_t expected_type,
-                                ucs_rsagg_hdr_info_t *info_p,
-                                ucs_rsagg_error_t *err_p)
+/* Magic and version, then the fixed fields of any header */
+static ucs_status_t ucs_rsagg_hdr_peek_common(const uint8_t *p, size_t length,
+                                             ucs_rsagg_hdr_info_t *info_p,
+                                             ucs_rsagg_error_t *err_p)
 {
-    const uint8_t *p = (const uint8_t*)data;
-    size_t hdr_size  = ucs_rsagg_hdr_size(expected_type);
-    uint16_t known_flags, magic;
+    uint16_t magic;
     uint8_t version;
 
     /* Magic and version first: a peer with another version may lay out the
@@ -156,6 +154,48 @@ ucs_status_t ucs_rsagg_hdr_peek(const void *data, size_t length,
     info_p->length = ucs_rsagg_wire_get32(p + UCS_RSAGG_HDR_OFF_LENGTH);
     info_p->payload_length = 0;
     info_p->ring_offset    = 0;
+    return UCS_OK;
+}
+
+/* The count a message of this type must have */
+static ucs_status_t ucs_rsagg_hdr_check_count(ucs_rsagg_msg_type_t type,
+                                             const ucs_rsagg_hdr_info_t *info,
+                                             ucs_rsagg_error_t *err_p)
+{
+    switch (type) {
+    case UCS_RSAGG_MSG_BATCH:
+    case UCS_RSAGG_MSG_OOB_TABLE:
+        if (info->count == 0) {
+            return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_EMPTY,
+                                  UCS_RSAGG_HDR_OFF_COUNT, 0);
+        }
+        return UCS_OK;
+    case UCS_RSAGG_MSG_CTRL:
+        if (info->count != 0) {
+            return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_COUNT_MISMATCH,
+                                  UCS_RSAGG_HDR_OFF_COUNT, info->count);
+        }
+        return UCS_OK;
+    default:
+        /* a payload's count is checked against its table */
+        return UCS_OK;
+    }
+}
+
+ucs_status_t ucs_rsagg_hdr_peek(const void *data, size_t length,
+                                ucs_rsagg_msg_type_t expected_type,
+                                ucs_rsagg_hdr_info_t *info_p,
+                                ucs_rsagg_error_t *err_p)
+{
+    const uint8_t *p = (const uint8_t*)data;
+    size_t hdr_size  = ucs_rsagg_hdr_size(expected_type);
+    uint16_t known_flags;
+    ucs_status_t status;
+
+    status = ucs_rsagg_hdr_peek_common(p, length, info_p, err_p);
+    if (status != UCS_OK) {
+        return status;
+    }
 
     if (info_p->type != expected_type) {
         return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_BAD_TYPE,
@@ -185,23 +225,9 @@ ucs_status_t ucs_rsagg_hdr_peek(const void *data, size_t length,
                               UCS_RSAGG_HDR_OFF_LENGTH, info_p->length);
     }
 
-    switch (expected_type) {
-    case UCS_RSAGG_MSG_BATCH:
-    case UCS_RSAGG_MSG_OOB_TABLE:
-        if (info_p->count == 0) {
-            return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_EMPTY,
-                                  UCS_RSAGG_HDR_OFF_COUNT, 0);
-        }
-        break;
-    case UCS_RSAGG_MSG_CTRL:
-        if (info_p->count != 0) {
-            return ucs_rsagg_fail(err_p, UCS_RSAGG_REASON_COUNT_MISMATCH,
-                                  UCS_RSAGG_HDR_OFF_COUNT, info_p->count);
-        }
-        break;
-    default:
-        /* a payload's count is checked against its table */
-        break;
+    status = ucs_rsagg_hdr_check_count(expected_type, info_p, err_p);
+    if (status != UCS_OK) {
+        return status;
     }
 
     if (expected_type == UCS_RSAGG_MSG_OOB_TABLE) {

@@ -224,6 +224,95 @@ ucs_status_t ucs_rsagg_oob_validate_msg(const void *table, size_t table_length,
  * Internal to the parser (validation and ucs_rsagg_iter_next); inline
  * because delivery calls it for every message.
  */
+/* The fixed size of a record of this kind; 0: no such kind */
+static UCS_F_ALWAYS_INLINE size_t ucs_rsagg_rec_fixed_size(uint8_t kind)
+{
+    if (ucs_likely(kind < UCS_RSAGG_REC_AM16)) {
+        return UCS_RSAGG_REC_AM8_SIZE;
+    } else if (kind < UCS_RSAGG_REC_AM32) {
+        return UCS_RSAGG_REC_AM16_SIZE;
+    } else if (kind < UCS_RSAGG_REC_EXT) {
+        return UCS_RSAGG_REC_AM32_SIZE;
+    } else if (kind == UCS_RSAGG_REC_EP) {
+        return UCS_RSAGG_REC_EP_SIZE;
+    } else if (kind == UCS_RSAGG_REC_PUT) {
+        return UCS_RSAGG_REC_PUT_SIZE;
+    }
+    return 0;
+}
+
+/* The payload of a record of length bytes: after the record (embedded), or
+ * next in the separate payload (out-of-band) */
+static UCS_F_ALWAYS_INLINE int
+ucs_rsagg_iter_rec_payload(ucs_rsagg_iter_t *iter, const uint8_t *p,
+                           size_t fixed, uint32_t length,
+                           ucs_rsagg_record_t *rec_p,
+                           ucs_rsagg_reason_t *reason_p, uint64_t *value_p)
+{
+    size_t avail = (size_t)(iter->end - p);
+
+    if (iter->pl_pos == NULL) {
+        if (ucs_unlikely(length > (avail - fixed))) {
+            *value_p  = length;
+            *reason_p = UCS_RSAGG_REASON_LENGTH_OVERFLOW;
+            return 0;
+        }
+        rec_p->payload = p + fixed;
+        iter->pos      = p + fixed + length;
+    } else {
+        if (ucs_unlikely(length > (size_t)(iter->pl_end - iter->pl_pos))) {
+            *value_p  = length;
+            *reason_p = UCS_RSAGG_REASON_LENGTH_OVERFLOW;
+            return 0;
+        }
+        rec_p->payload = iter->pl_pos;
+        iter->pl_pos  += length;
+        iter->pos      = p + fixed;
+    }
+    rec_p->length = length;
+    rec_p->ep_id  = iter->ep_id;
+    return 1;
+}
+
+/* What a record asks for, checked against the policy: a put inside a
+ * region, an active message on an id with a handler */
+static UCS_F_ALWAYS_INLINE int
+ucs_rsagg_rec_check(const ucs_rsagg_policy_t *policy, const uint8_t *p,
+                    uint8_t kind, uint32_t length, ucs_rsagg_record_t *rec_p,
+                    ucs_rsagg_reason_t *reason_p, uint64_t *value_p)
+{
+    if (ucs_unlikely(kind == UCS_RSAGG_REC_PUT)) {
+        rec_p->kind     = UCS_RSAGG_REC_KIND_PUT;
+        rec_p->am_id    = 0;
+        rec_p->put_key  = ucs_rsagg_wire_get64(p + 5);
+        rec_p->put_addr = ucs_rsagg_wire_get64(p + 13);
+        /* A wrapping range is outside every region; the callback need not
+         * handle it */
+        if ((length > (UINT64_MAX - rec_p->put_addr)) ||
+            (policy->put_check == NULL) ||
+            (policy->put_check(policy->put_arg, rec_p->put_key,
+                               rec_p->put_addr, length) != UCS_OK)) {
+            *value_p  = rec_p->put_addr;
+            *reason_p = UCS_RSAGG_REASON_PUT_OUT_OF_BOUNDS;
+            return 0;
+        }
+    } else {
+        rec_p->kind     = UCS_RSAGG_REC_KIND_AM;
+        rec_p->am_id    = kind & UCS_RSAGG_REC_LOW_MASK;
+        rec_p->put_key  = 0;
+        rec_p->put_addr = 0;
+        if ((rec_p->am_id >= UCS_RSAGG_AM_ID_USER_MAX) ||
+            !(policy->am_id_mask & (1ull << rec_p->am_id))) {
+            *value_p  = rec_p->am_id;
+            *reason_p = UCS_RSAGG_REASON_UNKNOWN_AM_ID;
+            return 0;
+        }
+    }
+
+    *reason_p = UCS_RSAGG_REASON_OK;
+    return 1;
+}
+
 static UCS_F_ALWAYS_INLINE int
 ucs_rsagg_iter_rec_next(ucs_rsagg_iter_t *iter,
                         const ucs_rsagg_policy_t *policy,
@@ -233,21 +322,11 @@ ucs_rsagg_iter_rec_next(ucs_rsagg_iter_t *iter,
     const uint8_t *p = iter->pos;
     size_t avail     = (size_t)(iter->end - p);
     uint8_t kind     = p[0];
-    size_t fixed;
+    size_t fixed     = ucs_rsagg_rec_fixed_size(kind);
     uint32_t length;
     uint32_t ep_id;
 
-    if (ucs_likely(kind < UCS_RSAGG_REC_AM16)) {
-        fixed = UCS_RSAGG_REC_AM8_SIZE;
-    } else if (kind < UCS_RSAGG_REC_AM32) {
-        fixed = UCS_RSAGG_REC_AM16_SIZE;
-    } else if (kind < UCS_RSAGG_REC_EXT) {
-        fixed = UCS_RSAGG_REC_AM32_SIZE;
-    } else if (kind == UCS_RSAGG_REC_EP) {
-        fixed = UCS_RSAGG_REC_EP_SIZE;
-    } else if (kind == UCS_RSAGG_REC_PUT) {
-        fixed = UCS_RSAGG_REC_PUT_SIZE;
-    } else {
+    if (ucs_unlikely(fixed == 0)) {
         *value_p  = kind;
         *reason_p = UCS_RSAGG_REASON_BAD_RECORD_KIND;
         return 0;
@@ -279,57 +358,10 @@ ucs_rsagg_iter_rec_next(ucs_rsagg_iter_t *iter,
         length = ucs_rsagg_wire_get32(p + 1);
     }
 
-    if (iter->pl_pos == NULL) {
-        if (ucs_unlikely(length > (avail - fixed))) {
-            *value_p  = length;
-            *reason_p = UCS_RSAGG_REASON_LENGTH_OVERFLOW;
-            return 0;
-        }
-        rec_p->payload = p + fixed;
-        iter->pos      = p + fixed + length;
-    } else {
-        if (ucs_unlikely(length > (size_t)(iter->pl_end - iter->pl_pos))) {
-            *value_p  = length;
-            *reason_p = UCS_RSAGG_REASON_LENGTH_OVERFLOW;
-            return 0;
-        }
-        rec_p->payload = iter->pl_pos;
-        iter->pl_pos  += length;
-        iter->pos      = p + fixed;
-    }
-    rec_p->length = length;
-    rec_p->ep_id  = iter->ep_id;
-
-    if (ucs_unlikely(kind == UCS_RSAGG_REC_PUT)) {
-        rec_p->kind     = UCS_RSAGG_REC_KIND_PUT;
-        rec_p->am_id    = 0;
-        rec_p->put_key  = ucs_rsagg_wire_get64(p + 5);
-        rec_p->put_addr = ucs_rsagg_wire_get64(p + 13);
-        /* A wrapping range is outside every region; the callback need not
-         * handle it */
-        if ((length > (UINT64_MAX - rec_p->put_addr)) ||
-            (policy->put_check == NULL) ||
-            (policy->put_check(policy->put_arg, rec_p->put_key,
-                               rec_p->put_addr, length) != UCS_OK)) {
-            *value_p  = rec_p->put_addr;
-            *reason_p = UCS_RSAGG_REASON_PUT_OUT_OF_BOUNDS;
-            return 0;
-        }
-    } else {
-        rec_p->kind     = UCS_RSAGG_REC_KIND_AM;
-        rec_p->am_id    = kind & UCS_RSAGG_REC_LOW_MASK;
-        rec_p->put_key  = 0;
-        rec_p->put_addr = 0;
-        if ((rec_p->am_id >= UCS_RSAGG_AM_ID_USER_MAX) ||
-            !(policy->am_id_mask & (1ull << rec_p->am_id))) {
-            *value_p  = rec_p->am_id;
-            *reason_p = UCS_RSAGG_REASON_UNKNOWN_AM_ID;
-            return 0;
-        }
-    }
-
-    *reason_p = UCS_RSAGG_REASON_OK;
-    return 1;
+    return ucs_rsagg_iter_rec_payload(iter, p, fixed, length, rec_p, reason_p,
+                                      value_p) &&
+           ucs_rsagg_rec_check(policy, p, kind, length, rec_p, reason_p,
+                               value_p);
 }
 
 

@@ -1,5 +1,7 @@
 /**
- * rsagg channel: inner endpoint ownership and pending dispatch.
+ * rsagg channel: inner endpoint ownership, sharing, pending dispatch,
+ * progress, and the remote completion of rsagg-applied puts (see
+ * rsagg_channel.h).
  */
 
 #ifdef HAVE_CONFIG_H
@@ -7,11 +9,9 @@
 #endif
 
 #include "rsagg_channel.h"
+#include "rsagg_addr.h"
 #include "rsagg_ep.h"
 #include "rsagg_peer.h"
-#include "rsagg_ring.h"
-
-#include <uct/base/uct_iov.inl>
 
 #include <ucs/debug/log.h>
 #include <ucs/debug/memtrack_int.h>
@@ -20,7 +20,6 @@
 
 
 static ucs_status_t uct_rsagg_channel_dispatch_cb(uct_pending_req_t *self);
-static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel);
 
 
 static ucs_status_t
@@ -40,7 +39,7 @@ uct_rsagg_channel_inner_ep_create(uct_rsagg_iface_t *iface,
     inner_params.iface       = iface->inner;
 
     if (params->field_mask & UCT_EP_PARAM_FIELD_IFACE_ADDR) {
-        status = uct_rsagg_iface_check_addr(iface, params->iface_addr);
+        status = uct_rsagg_addr_check(iface, params->iface_addr);
         if (status != UCS_OK) {
             return status;
         }
@@ -84,41 +83,31 @@ static int uct_rsagg_channel_is_shareable(uct_rsagg_iface_t *iface,
            (iface->inner_attr.cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE);
 }
 
-ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
-                                   const uct_ep_params_t *params,
-                                   uct_rsagg_channel_t **channel_p)
+/* The working channel of this iface to the peer named by key, if any */
+static uct_rsagg_channel_t *
+uct_rsagg_channel_find_shared(uct_rsagg_iface_t *iface, const uint8_t *key,
+                              size_t key_length)
+{
+    uct_rsagg_channel_t *channel;
+
+    ucs_list_for_each(channel, &iface->channels, list) {
+        if ((channel->key != NULL) && (channel->key_length == key_length) &&
+            !memcmp(channel->key, key, key_length) &&
+            (channel->state != UCT_RSAGG_CHANNEL_FAILED)) {
+            return channel;
+        }
+    }
+    return NULL;
+}
+
+/* A new channel: its inner ep, its key (NULL: not shared) */
+static ucs_status_t
+uct_rsagg_channel_new(uct_rsagg_iface_t *iface, const uct_ep_params_t *params,
+                      const uint8_t *key, size_t key_length,
+                      uct_rsagg_channel_t **channel_p)
 {
     uct_rsagg_channel_t *channel;
     ucs_status_t status;
-    size_t key_length;
-    uint8_t *key;
-
-    if (uct_rsagg_channel_is_shareable(iface, params)) {
-        status = uct_rsagg_iface_check_addr(iface, params->iface_addr);
-        if (status != UCS_OK) {
-            return status;
-        }
-
-        key_length = uct_rsagg_channel_key(iface, params, NULL);
-        key        = ucs_alloca(key_length);
-        uct_rsagg_channel_key(iface, params, key);
-        ucs_list_for_each(channel, &iface->channels, list) {
-            if ((channel->key != NULL) &&
-                (channel->key_length == key_length) &&
-                !memcmp(channel->key, key, key_length) &&
-                (channel->status == UCS_OK)) {
-                /* A closing channel is taken back: what it still has to
-                 * send stays ahead of the new ep's messages */
-                channel->closing = 0;
-                ++channel->refcount;
-                *channel_p = channel;
-                return UCS_OK;
-            }
-        }
-    } else {
-        key_length = 0;
-        key        = NULL;
-    }
 
     channel = ucs_calloc(1, sizeof(*channel), "rsagg_channel");
     if (channel == NULL) {
@@ -154,10 +143,11 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     /* Out-of-band tables and payloads are paired by seq at the receiver,
      * among those of all its senders: start each channel somewhere else */
     channel->seq            = ucs_generate_uuid((uintptr_t)channel);
-    channel->direct_epoch   = iface->progress_epoch - 1;
+    channel->direct_epoch   = iface->sched.epoch - 1;
     channel->bcopy_large    = 0;
     channel->iface          = iface;
     channel->refcount       = 1;
+    channel->state          = UCT_RSAGG_CHANNEL_OPEN;
     channel->status         = UCS_OK;
     channel->inner_req.func = uct_rsagg_channel_dispatch_cb;
     ucs_list_head_init(&channel->eps);
@@ -166,6 +156,7 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     ucs_queue_head_init(&channel->queued);
     ucs_queue_head_init(&channel->free);
     ucs_queue_head_init(&channel->flush_comps);
+    uct_rsagg_ring_tx_init(&channel->ring);
     ucs_list_add_tail(&iface->channels, &channel->list);
     ++iface->counters.channels;
 
@@ -173,28 +164,39 @@ ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
     return UCS_OK;
 }
 
-static void uct_rsagg_channel_free_batches(uct_rsagg_channel_t *channel)
+ucs_status_t uct_rsagg_channel_get(uct_rsagg_iface_t *iface,
+                                   const uct_ep_params_t *params,
+                                   uct_rsagg_channel_t **channel_p)
 {
-    uct_rsagg_batch_t *batch;
+    uct_rsagg_channel_t *channel;
+    ucs_status_t status;
+    size_t key_length;
+    uint8_t *key;
 
-    if (channel->open != NULL) {
-        ucs_queue_push(&channel->free, &channel->open->queue);
-        channel->open = NULL;
-    }
-    while (!ucs_queue_is_empty(&channel->queued)) {
-        ucs_queue_push(&channel->free,
-                       ucs_queue_pull_non_empty(&channel->queued));
-    }
-    while (!ucs_queue_is_empty(&channel->free)) {
-        batch = ucs_queue_pull_elem_non_empty(&channel->free,
-                                              uct_rsagg_batch_t, queue);
-        if (batch->memh != UCT_MEM_HANDLE_NULL) {
-            uct_md_mem_dereg(uct_rsagg_iface_md(channel->iface)->inner,
-                             batch->memh);
+    if (uct_rsagg_channel_is_shareable(iface, params)) {
+        status = uct_rsagg_addr_check(iface, params->iface_addr);
+        if (status != UCS_OK) {
+            return status;
         }
-        ucs_free(batch);
+
+        key_length = uct_rsagg_channel_key(iface, params, NULL);
+        key        = ucs_alloca(key_length);
+        uct_rsagg_channel_key(iface, params, key);
+        channel    = uct_rsagg_channel_find_shared(iface, key, key_length);
+        if (channel != NULL) {
+            /* A closing channel is taken back: what it still has to send
+             * stays ahead of the new ep's messages */
+            channel->state = UCT_RSAGG_CHANNEL_OPEN;
+            ++channel->refcount;
+            *channel_p = channel;
+            return UCS_OK;
+        }
+    } else {
+        key_length = 0;
+        key        = NULL;
     }
-    channel->num_batches = 0;
+
+    return uct_rsagg_channel_new(iface, params, key, key_length, channel_p);
 }
 
 static void uct_rsagg_channel_purge_cb(uct_pending_req_t *self, void *arg)
@@ -210,7 +212,7 @@ static void uct_rsagg_channel_send_close(uct_rsagg_channel_t *channel)
 {
     ssize_t packed;
 
-    if ((channel->status != UCS_OK) ||
+    if ((channel->state == UCT_RSAGG_CHANNEL_FAILED) ||
         ((channel->ring.state == UCT_RSAGG_RING_NONE) &&
          (channel->flush_req_sn == 0))) {
         return; /* The receiver holds nothing for us */
@@ -242,8 +244,8 @@ static void uct_rsagg_channel_destroy(uct_rsagg_channel_t *channel)
     /* The inner ep completes (cancels) its puts from our batch buffers as it
      * goes, which returns those buffers to the free queue: free them after */
     uct_ep_destroy(channel->inner);
-    uct_rsagg_channel_free_batches(channel);
-    uct_rsagg_ring_tx_cleanup(channel);
+    uct_rsagg_batch_free_all(channel);
+    uct_rsagg_ring_tx_cleanup(&channel->ring, channel->iface);
     ucs_free(channel->key);
     ucs_free(channel);
 }
@@ -259,9 +261,9 @@ void uct_rsagg_channel_put(uct_rsagg_channel_t *channel)
      * channel stays until they have left (progress), or until the iface
      * closes */
     if (uct_rsagg_channel_has_batches(channel) &&
-        (channel->status == UCS_OK) &&
+        (channel->state != UCT_RSAGG_CHANNEL_FAILED) &&
         (uct_rsagg_channel_flush_batches(channel) == UCS_ERR_NO_RESOURCE)) {
-        channel->closing = 1;
+        channel->state = UCT_RSAGG_CHANNEL_CLOSING;
         uct_rsagg_channel_schedule(channel);
         return;
     }
@@ -277,8 +279,8 @@ void uct_rsagg_channel_close(uct_rsagg_channel_t *channel)
     uct_rsagg_channel_destroy(channel);
 }
 
-uct_rsagg_channel_t *uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface,
-                                                  uct_ep_h inner_ep)
+static uct_rsagg_channel_t *
+uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface, uct_ep_h inner_ep)
 {
     uct_rsagg_channel_t *channel;
 
@@ -290,9 +292,7 @@ uct_rsagg_channel_t *uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface,
     return NULL;
 }
 
-/* Ask to be called when the inner ep has resources. Returns UCS_ERR_BUSY when
- * it has them now. */
-static ucs_status_t uct_rsagg_channel_arm(uct_rsagg_channel_t *channel)
+ucs_status_t uct_rsagg_channel_arm(uct_rsagg_channel_t *channel)
 {
     ucs_status_t status;
 
@@ -313,8 +313,9 @@ static ucs_status_t uct_rsagg_channel_arm(uct_rsagg_channel_t *channel)
 void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel)
 {
     if (ucs_list_is_empty(&channel->dispatch)) {
-        ucs_list_add_tail(&channel->iface->dispatch, &channel->dispatch);
-        uct_rsagg_iface_request_progress(channel->iface);
+        ucs_list_add_tail(&channel->iface->sched.dispatch,
+                          &channel->dispatch);
+        uct_rsagg_sched_request(channel->iface);
     }
 }
 
@@ -420,12 +421,12 @@ static int uct_rsagg_channel_has_work(uct_rsagg_channel_t *channel)
 
 /* Queued batches first, then the eps' pending requests: both in order */
 static ucs_status_t uct_rsagg_channel_do_work(uct_rsagg_channel_t *channel,
-                                             unsigned *count_p)
+                                              unsigned *count_p)
 {
     ucs_status_t status;
 
     if (!ucs_queue_is_empty(&channel->queued)) {
-        status = uct_rsagg_channel_send_queued(channel);
+        status = uct_rsagg_batch_send_queued(channel);
         if (status != UCS_OK) {
             return status;
         }
@@ -492,7 +493,8 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
         count += (uct_rsagg_channel_flush_batches(channel) == UCS_OK);
     }
 
-    if (channel->closing && !uct_rsagg_channel_has_batches(channel)) {
+    if ((channel->state == UCT_RSAGG_CHANNEL_CLOSING) &&
+        !uct_rsagg_channel_has_batches(channel)) {
         uct_rsagg_channel_destroy(channel);
         return count;
     }
@@ -506,154 +508,6 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
     return count;
 }
 
-
-static size_t uct_rsagg_channel_pack_batch(void *dest, void *arg)
-{
-    uct_rsagg_batch_t *batch = arg;
-
-    memcpy(dest, batch->data, batch->length);
-    return batch->length;
-}
-
-static size_t uct_rsagg_channel_pack_payload(void *dest, void *arg)
-{
-    uct_rsagg_batch_t *batch = arg;
-
-    memcpy(dest, batch->payload, batch->payload_length);
-    return batch->payload_length;
-}
-
-static ucs_status_t uct_rsagg_channel_send_msg(uct_rsagg_channel_t *channel,
-                                               uint8_t am_id,
-                                               uct_pack_callback_t pack_cb,
-                                               uct_rsagg_batch_t *batch)
-{
-    ssize_t packed;
-
-    packed = uct_ep_am_bcopy(channel->inner, am_id, pack_cb, batch, 0);
-    if (ucs_likely(packed >= 0)) {
-        channel->iface->counters.inner_bytes += packed;
-        return UCS_OK;
-    }
-
-    if (packed != UCS_ERR_NO_RESOURCE) {
-        /* The inner ep failed: its error handler reports it to the eps */
-        ucs_debug("rsagg channel %p: transfer of %zu bytes lost: %s", channel,
-                  batch->length, ucs_status_string((ucs_status_t)packed));
-        ++channel->iface->counters.lost;
-    }
-    return (ucs_status_t)packed;
-}
-
-/* Hand one closed batch to the inner transport. Out-of-band, the payload
- * goes first and the table after it on the same inner ep (the AM lane), so
- * the receiver has the payload when the table tells it how to split it. */
-static ucs_status_t uct_rsagg_channel_send_batch(uct_rsagg_channel_t *channel,
-                                                 uct_rsagg_batch_t *batch)
-{
-    ucs_status_t status;
-
-    if (batch->raw_id >= 0) {
-        /* A message too large for a batch that had to wait its turn */
-        status = uct_rsagg_channel_send_msg(channel, batch->raw_id,
-                                            uct_rsagg_channel_pack_batch,
-                                            batch);
-    } else if (batch->payload == NULL) {
-        status = uct_rsagg_channel_send_msg(channel, UCS_RSAGG_AM_ID_BATCH,
-                                            uct_rsagg_channel_pack_batch,
-                                            batch);
-    } else {
-        if (!batch->payload_sent) {
-            status = batch->in_ring ?
-                     uct_rsagg_ring_tx_put(channel, batch) :
-                     uct_rsagg_channel_send_msg(channel,
-                                                UCS_RSAGG_AM_ID_OOB_PAYLOAD,
-                                                uct_rsagg_channel_pack_payload,
-                                                batch);
-            if (status != UCS_OK) {
-                return status;
-            }
-            batch->payload_sent = 1;
-        }
-        status = uct_rsagg_channel_send_msg(channel, UCS_RSAGG_AM_ID_OOB_TABLE,
-                                            uct_rsagg_channel_pack_batch,
-                                            batch);
-    }
-
-    if (status == UCS_OK) {
-        ++channel->iface->counters.transfers;
-    }
-    return status;
-}
-
-/* A batch that left: free again, unless the inner transport still reads
- * its payload (put_zcopy), then when that completes */
-static void uct_rsagg_channel_batch_release(uct_rsagg_channel_t *channel,
-                                            uct_rsagg_batch_t *batch)
-{
-    if (batch->put_inflight) {
-        batch->done = 1;
-    } else {
-        ucs_queue_push(&channel->free, &batch->queue);
-    }
-}
-
-static ucs_status_t uct_rsagg_channel_send_queued(uct_rsagg_channel_t *channel)
-{
-    uct_rsagg_batch_t *batch;
-    ucs_status_t status;
-
-    while (!ucs_queue_is_empty(&channel->queued)) {
-        batch  = ucs_queue_head_elem_non_empty(&channel->queued,
-                                               uct_rsagg_batch_t, queue);
-        status = uct_rsagg_channel_send_batch(channel, batch);
-        if (status == UCS_ERR_NO_RESOURCE) {
-            return status;
-        }
-        /* Sent, or lost with the inner ep: either way it is done */
-        ucs_queue_pull_non_empty(&channel->queued);
-        uct_rsagg_channel_batch_release(channel, batch);
-        if (status != UCS_OK) {
-            return status;
-        }
-    }
-    return UCS_OK;
-}
-
-/* Close the open batch: send it, or queue it behind the others */
-static ucs_status_t uct_rsagg_channel_close_batch(uct_rsagg_channel_t *channel)
-{
-    uct_rsagg_batch_t *batch = channel->open;
-    ucs_status_t status;
-
-    channel->open = NULL;
-    batch->length = ucs_rsagg_builder_finish(&channel->builder,
-                                             &batch->payload_length);
-    if (batch->length == 0) {
-        ucs_queue_push(&channel->free, &batch->queue);
-        return UCS_OK;
-    }
-
-    if (channel->iface->config.mux == UCT_RSAGG_MUX_AUTO) {
-        /* auto: a large batch goes on the ring's data path, and so does the
-         * next one, which is likely large too */
-        channel->ring_next = channel->iface->config.ring_auto &&
-                             ((batch->length + batch->payload_length) >=
-                              channel->iface->config.auto_thresh);
-    }
-
-    if (ucs_queue_is_empty(&channel->queued)) {
-        status = uct_rsagg_channel_send_batch(channel, batch);
-        if (status != UCS_ERR_NO_RESOURCE) {
-            uct_rsagg_channel_batch_release(channel, batch);
-            return status;
-        }
-    }
-
-    ucs_queue_push(&channel->queued, &batch->queue);
-    return UCS_ERR_NO_RESOURCE;
-}
-
 ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
 {
     ucs_status_t status;
@@ -662,13 +516,13 @@ ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
      * they cannot go now, so that no batch stays open without the channel
      * on the dispatch list */
     if (channel->open != NULL) {
-        status = uct_rsagg_channel_close_batch(channel);
+        status = uct_rsagg_batch_close(channel);
         if (UCS_STATUS_IS_ERR(status) && (status != UCS_ERR_NO_RESOURCE)) {
             return status;
         }
     }
 
-    status = uct_rsagg_channel_send_queued(channel);
+    status = uct_rsagg_batch_send_queued(channel);
     if (status == UCS_ERR_NO_RESOURCE) {
         /* Come back when the inner ep has room */
         if (uct_rsagg_channel_arm(channel) != UCS_OK) {
@@ -678,492 +532,6 @@ ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel)
     return status;
 }
 
-/* Get a buffer for a new open batch, within UCX_RSAGG_BUFFER */
-/* A batch buffer from the spares, or a new one within UCX_RSAGG_BUFFER */
-static uct_rsagg_batch_t *
-uct_rsagg_channel_get_buffer(uct_rsagg_channel_t *channel)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-    int oob                  = uct_rsagg_iface_may_oob(iface);
-    size_t size;
-    uct_rsagg_batch_t *batch;
-
-    if (!ucs_queue_is_empty(&channel->free)) {
-        return ucs_queue_pull_elem_non_empty(&channel->free,
-                                             uct_rsagg_batch_t, queue);
-    }
-
-    if (channel->num_batches >= channel->max_batches) {
-        return NULL;
-    }
-
-    /* Out-of-band: table and payload, each up to one inner message; and
-     * room for one message too large for a batch, to queue it */
-    size  = ucs_max((oob ? 2 : 1) * iface->config.max_batch,
-                    iface->config.max_bcopy);
-    batch = ucs_malloc(sizeof(*batch) + size, "rsagg_batch");
-    if (batch == NULL) {
-        ucs_error("rsagg: failed to allocate a batch of %zu bytes", size);
-        return NULL;
-    }
-    batch->channel      = channel;
-    batch->memh         = UCT_MEM_HANDLE_NULL; /* Registered on first put */
-    batch->put_inflight = 0;
-    ++channel->num_batches;
-    return batch;
-}
-
-static ucs_status_t uct_rsagg_channel_open_batch(uct_rsagg_channel_t *channel)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-    size_t size              = iface->config.max_batch;
-    uct_rsagg_batch_t *batch;
-    ucs_status_t status;
-
-    batch = uct_rsagg_channel_get_buffer(channel);
-    if (batch == NULL) {
-        return UCS_ERR_NO_RESOURCE;
-    }
-
-    batch->payload_sent = 0;
-    batch->raw_id       = -1;
-    batch->done         = 0;
-    batch->in_ring      = 0;
-    if ((iface->config.mux == UCT_RSAGG_MUX_OOB) || channel->ring_next) {
-        uct_rsagg_ring_tx_request(channel);
-    }
-    if (uct_rsagg_ring_tx_usable(channel)) {
-        /* The payload goes bare into our slice of the receiver's ring */
-        batch->payload = batch->data + size;
-        batch->in_ring = 1;
-        status = ucs_rsagg_builder_init_oob(&channel->builder, batch->data,
-                                            size, batch->payload, size,
-                                            ++channel->seq,
-                                            UCS_RSAGG_FLAG_PAYLOAD_IN_RING);
-    } else if (iface->config.mux == UCT_RSAGG_MUX_OOB) {
-        batch->payload = batch->data + size;
-        status = ucs_rsagg_builder_init_oob(&channel->builder, batch->data,
-                                            size, batch->payload, size,
-                                            ++channel->seq, 0);
-    } else {
-        batch->payload = NULL;
-        status = ucs_rsagg_builder_init(&channel->builder, batch->data, size,
-                                        ++channel->seq);
-    }
-    ucs_assert(status == UCS_OK); /* max_batch >= 256 */
-
-    channel->open = batch;
-    uct_rsagg_channel_mark_unflushed(channel);
-    return UCS_OK;
-}
-
-/* Make room for a record: close a full open batch, open a new one. On
- * UCS_ERR_NO_RESOURCE the caller's message was not taken. */
-static ucs_status_t uct_rsagg_channel_make_room(uct_rsagg_channel_t *channel)
-{
-    ucs_status_t status;
-
-    if (channel->open != NULL) {
-        status = uct_rsagg_channel_close_batch(channel);
-        if (UCS_STATUS_IS_ERR(status) && (status != UCS_ERR_NO_RESOURCE)) {
-            return status;
-        }
-    }
-
-    status = uct_rsagg_channel_open_batch(channel);
-    if (status == UCS_ERR_NO_RESOURCE) {
-        /* Buffer full: only what the inner takes now makes room */
-        if (uct_rsagg_channel_send_queued(channel) == UCS_OK) {
-            status = uct_rsagg_channel_open_batch(channel);
-        }
-        if (status == UCS_ERR_NO_RESOURCE) {
-            uct_rsagg_channel_arm(channel);
-        }
-    }
-    return status;
-}
-
-static UCS_F_ALWAYS_INLINE void
-uct_rsagg_channel_appended(uct_rsagg_channel_t *channel, size_t length)
-{
-    channel->active = 1;
-    ++channel->iface->counters.msgs;
-    channel->iface->counters.bytes += length;
-    uct_rsagg_channel_schedule(channel);
-}
-
-static int uct_rsagg_channel_has_spare(uct_rsagg_channel_t *channel)
-{
-    return !ucs_queue_is_empty(&channel->free) ||
-           (channel->num_batches < channel->max_batches);
-}
-
-/* Before a message is packed: make sure that what is packed (at most
- * max_len bytes) can be taken, since a pack callback may have effects and
- * must not run for a message that then fails. Either it fits the open
- * batch, or a spare buffer is at hand (a new batch, or the queue slot of a
- * message too large for a batch). */
-static ucs_status_t
-uct_rsagg_channel_reserve_bcopy(uct_rsagg_channel_t *channel, uint32_t ep_id,
-                                size_t max_len, int put)
-{
-    ssize_t room;
-
-    if (channel->open == NULL) {
-        return uct_rsagg_channel_make_room(channel);
-    }
-
-    room = put ? ucs_rsagg_builder_put_max_length(&channel->builder, ep_id) :
-                 ucs_rsagg_builder_am_max_length(&channel->builder, ep_id);
-    if ((room >= (ssize_t)max_len) || uct_rsagg_channel_has_spare(channel)) {
-        return UCS_OK;
-    }
-
-    /* What the inner ep takes now frees buffers */
-    if ((uct_rsagg_channel_send_queued(channel) == UCS_OK) &&
-        uct_rsagg_channel_has_spare(channel)) {
-        return UCS_OK;
-    }
-
-    uct_rsagg_channel_arm(channel);
-    return UCS_ERR_NO_RESOURCE;
-}
-
-/* After reserve_bcopy: the open batch to append to (a spare becomes it) */
-static UCS_F_ALWAYS_INLINE void
-uct_rsagg_channel_reserved_open(uct_rsagg_channel_t *channel)
-{
-    ucs_status_t UCS_V_UNUSED status;
-
-    if (channel->open == NULL) {
-        status = uct_rsagg_channel_make_room(channel);
-        ucs_assert(status == UCS_OK);
-    }
-}
-
-ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
-                                             uint32_t ep_id, uint8_t id,
-                                             uint64_t header,
-                                             const void *payload,
-                                             unsigned length)
-{
-    ucs_status_t status;
-
-    if (uct_rsagg_channel_send_direct(channel) ||
-        (sizeof(header) + length > channel->iface->config.max_batch / 2)) {
-        /* Large for a batch: it goes alone, after what is batched */
-        UCT_RSAGG_CHANNEL_ORDER(channel);
-        status = uct_ep_am_short(channel->inner, id, header, payload, length);
-        if (status == UCS_OK) {
-            uct_rsagg_channel_sent_direct(channel, sizeof(header) + length);
-        }
-        return status;
-    }
-
-    status = uct_rsagg_channel_make_room(channel);
-    if (status != UCS_OK) {
-        return status;
-    }
-
-    status = ucs_rsagg_builder_add_am_short(&channel->builder, ep_id, id,
-                                            header, payload, length);
-    ucs_assert(status == UCS_OK); /* An empty batch holds max_batch / 2 */
-    uct_rsagg_channel_appended(channel, sizeof(header) + length);
-    return status;
-}
-
-typedef struct {
-    const void *data;
-    size_t     length;
-} uct_rsagg_channel_pack_arg_t;
-
-static size_t uct_rsagg_channel_pack_buffer(void *dest, void *arg)
-{
-    uct_rsagg_channel_pack_arg_t *pack = arg;
-
-    memcpy(dest, pack->data, pack->length);
-    return pack->length;
-}
-
-/* A packed message too large for a batch goes alone, after everything
- * batched before it: now if the inner ep takes it, else queued behind the
- * batches in the spare buffer that reserve_bcopy made sure of */
-static ssize_t uct_rsagg_channel_send_large(uct_rsagg_channel_t *channel,
-                                            uint8_t id, size_t length)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-    uct_rsagg_channel_pack_arg_t pack;
-    uct_rsagg_batch_t *batch;
-    ucs_status_t status;
-    ssize_t sent;
-
-    status = uct_rsagg_channel_flush_batches(channel);
-    if (status == UCS_OK) {
-        pack.data   = iface->scratch;
-        pack.length = length;
-        sent        = uct_ep_am_bcopy(channel->inner, id,
-                                      uct_rsagg_channel_pack_buffer, &pack,
-                                      0);
-        if (sent >= 0) {
-            uct_rsagg_channel_sent_direct(channel, sent);
-            return sent;
-        }
-        status = (ucs_status_t)sent;
-    }
-
-    if (status != UCS_ERR_NO_RESOURCE) {
-        return status; /* The inner ep failed */
-    }
-
-    batch = uct_rsagg_channel_get_buffer(channel);
-    ucs_assert(batch != NULL); /* Reserved */
-    batch->raw_id       = id;
-    batch->payload      = NULL;
-    batch->in_ring      = 0;
-    batch->done         = 0;
-    batch->payload_sent = 0;
-    batch->length       = length;
-    memcpy(batch->data, iface->scratch, length);
-    ucs_queue_push(&channel->queued, &batch->queue);
-    uct_rsagg_channel_mark_unflushed(channel);
-    ++iface->counters.msgs;
-    iface->counters.bytes += length;
-    if (uct_rsagg_channel_arm(channel) != UCS_OK) {
-        uct_rsagg_channel_schedule(channel);
-    }
-    return length;
-}
-
-/* An am_bcopy packed by the inner transport itself, sent alone */
-static ssize_t uct_rsagg_channel_bcopy_alone(uct_rsagg_channel_t *channel,
-                                             uint8_t id,
-                                             uct_pack_callback_t pack_cb,
-                                             void *arg, unsigned flags)
-{
-    ssize_t packed = uct_ep_am_bcopy(channel->inner, id, pack_cb, arg, flags);
-
-    if (packed >= 0) {
-        channel->bcopy_large = (size_t)packed >
-                               channel->iface->config.small_max;
-        uct_rsagg_channel_sent_direct(channel, packed);
-    }
-    return packed;
-}
-
-ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
-                                   uint32_t ep_id, uint8_t id,
-                                   uct_pack_callback_t pack_cb, void *arg,
-                                   unsigned flags)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-    ucs_status_t status;
-    ssize_t packed;
-
-    if (uct_rsagg_channel_send_direct(channel)) {
-        return uct_rsagg_channel_bcopy_alone(channel, id, pack_cb, arg, flags);
-    }
-
-    /* The last am_bcopy was too large for a batch: expect another one, and
-     * let the inner transport pack it into its own buffer, after what is
-     * batched (one copy instead of two). If the inner ep has no room, it
-     * is packed aside and queued below, as any large one. */
-    if (channel->bcopy_large) {
-        status = uct_rsagg_channel_has_batches(channel) ?
-                 uct_rsagg_channel_flush_batches(channel) : UCS_OK;
-        if (status == UCS_OK) {
-            packed = uct_rsagg_channel_bcopy_alone(channel, id, pack_cb, arg,
-                                                   flags);
-            if (packed >= 0) {
-                return packed;
-            }
-            status = (ucs_status_t)packed;
-        }
-        if (status != UCS_ERR_NO_RESOURCE) {
-            return status;
-        }
-    }
-
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id,
-                                             iface->config.max_bcopy, 0);
-    if (status != UCS_OK) {
-        return status;
-    }
-
-    /* The length is known only after packing: pack aside, then copy into
-     * the batch, so that batches fill up to their end */
-    packed = pack_cb(iface->scratch, arg);
-    ucs_assertv((size_t)packed <= iface->config.max_bcopy,
-                "packed=%zd max_bcopy=%zu", packed, iface->config.max_bcopy);
-    channel->bcopy_large = (size_t)packed > iface->config.small_max;
-    if (channel->bcopy_large) {
-        return uct_rsagg_channel_send_large(channel, id, packed);
-    }
-    uct_rsagg_channel_reserved_open(channel);
-
-    status = ucs_rsagg_builder_add_am(&channel->builder, ep_id, id,
-                                      iface->scratch, packed);
-    if (status == UCS_ERR_EXCEEDS_LIMIT) {
-        status = uct_rsagg_channel_make_room(channel);
-        ucs_assert(status == UCS_OK); /* Reserved above */
-        status = ucs_rsagg_builder_add_am(&channel->builder, ep_id, id,
-                                          iface->scratch, packed);
-    }
-    ucs_assert(status == UCS_OK);
-
-    uct_rsagg_channel_appended(channel, packed);
-    return packed;
-}
-
-static int uct_rsagg_channel_zcopy_length(uct_rsagg_iface_t *iface,
-                                          unsigned header_length,
-                                          const uct_iov_t *iov, size_t iovcnt,
-                                          size_t *length_p)
-{
-    size_t length = header_length;
-    size_t i;
-
-    for (i = 0; i < iovcnt; ++i) {
-        if (iov[i].count > 1) {
-            return 0; /* Strided: leave it to the inner transport */
-        }
-        length += uct_iov_get_length(&iov[i]);
-    }
-
-    *length_p = length;
-    return length <= ucs_min(iface->config.zcopy_thresh,
-                             iface->config.small_max);
-}
-
-/* A small zero-copy message is copied into the batch like a bcopy one, and
- * is then complete (UCS_OK, the completion is not called); a larger one, or
- * one on an idle channel, goes out as the inner transport's zero-copy, after
- * what is batched. */
-ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
-                                        uint32_t ep_id, uint8_t id,
-                                        const void *header,
-                                        unsigned header_length,
-                                        const uct_iov_t *iov, size_t iovcnt,
-                                        unsigned flags, uct_completion_t *comp)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-    ucs_status_t status;
-    uint8_t *data;
-    size_t i, length, iov_length;
-
-    if (uct_rsagg_channel_send_direct(channel) ||
-        !uct_rsagg_channel_zcopy_length(iface, header_length, iov, iovcnt,
-                                        &length)) {
-        UCT_RSAGG_CHANNEL_ORDER(channel);
-        status = uct_ep_am_zcopy(channel->inner, id, header, header_length,
-                                 iov, iovcnt, flags, comp);
-        if (!UCS_STATUS_IS_ERR(status)) {
-            uct_rsagg_channel_sent_direct(channel,
-                                          header_length +
-                                          uct_iov_total_length(iov, iovcnt));
-        }
-        return status;
-    }
-
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id, length, 0);
-    if (status != UCS_OK) {
-        return status;
-    }
-    uct_rsagg_channel_reserved_open(channel);
-
-    status = ucs_rsagg_builder_am_begin(&channel->builder, ep_id, id, length,
-                                        (void**)&data);
-    if (status == UCS_ERR_EXCEEDS_LIMIT) {
-        status = uct_rsagg_channel_make_room(channel);
-        ucs_assert(status == UCS_OK); /* Reserved above */
-        status = ucs_rsagg_builder_am_begin(&channel->builder, ep_id, id,
-                                            length, (void**)&data);
-    }
-    ucs_assert(status == UCS_OK);
-
-    if (header_length > 0) { /* header may be NULL then */
-        memcpy(data, header, header_length);
-        data += header_length;
-    }
-    for (i = 0; i < iovcnt; ++i) {
-        iov_length = uct_iov_get_length(&iov[i]);
-        if (iov_length > 0) {
-            memcpy(data, iov[i].buffer, iov_length);
-        }
-        data += iov_length;
-    }
-    status = ucs_rsagg_builder_commit(&channel->builder, length);
-    ucs_assert(status == UCS_OK);
-
-    uct_rsagg_channel_appended(channel, length);
-    return UCS_OK;
-}
-
-
-/* A put is applied by the receiving rsagg: the record names the region by
- * the id in the rkey, and the receiver checks the target against it */
-ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
-                                         uint32_t ep_id, const void *buffer,
-                                         unsigned length, uint64_t remote_addr,
-                                         uct_rkey_t rkey)
-{
-    uint32_t region_id = ((uct_rsagg_rkey_t*)rkey)->region_id;
-    int idle           = uct_rsagg_channel_send_direct(channel);
-    ucs_status_t status;
-
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id, length, 1);
-    if (status != UCS_OK) {
-        return status;
-    }
-    uct_rsagg_channel_reserved_open(channel);
-
-    status = ucs_rsagg_builder_add_put(&channel->builder, ep_id, region_id,
-                                       remote_addr, buffer, length);
-    if (status == UCS_ERR_EXCEEDS_LIMIT) {
-        status = uct_rsagg_channel_make_room(channel);
-        ucs_assert(status == UCS_OK); /* Reserved above */
-        status = ucs_rsagg_builder_add_put(&channel->builder, ep_id,
-                                           region_id, remote_addr, buffer,
-                                           length);
-    }
-    ucs_assert(status == UCS_OK);
-
-    uct_rsagg_channel_appended(channel, length);
-    channel->puts_unflushed = 1;
-    uct_rsagg_channel_mark_unflushed(channel);
-    if (idle) {
-        /* A lone put leaves at once, as a one-record transfer: the inner
-         * transport has no put of its own to send it alone */
-        channel->active       = 0;
-        channel->direct_epoch = channel->iface->progress_epoch;
-        uct_rsagg_channel_flush_batches(channel);
-    }
-    return UCS_OK;
-}
-
-ssize_t uct_rsagg_channel_put_bcopy(uct_rsagg_channel_t *channel,
-                                    uint32_t ep_id, uct_pack_callback_t pack_cb,
-                                    void *arg, uint64_t remote_addr,
-                                    uct_rkey_t rkey)
-{
-    uct_rsagg_iface_t *iface = channel->iface;
-    ucs_status_t status;
-    size_t packed;
-
-    status = uct_rsagg_channel_reserve_bcopy(channel, ep_id,
-                                             iface->config.small_max, 1);
-    if (status != UCS_OK) {
-        return status;
-    }
-
-    packed = pack_cb(iface->scratch, arg);
-    ucs_assertv(packed <= iface->config.small_max,
-                "packed=%zu max put_bcopy=%zu", packed,
-                iface->config.small_max);
-    status = uct_rsagg_channel_put_short(channel, ep_id, iface->scratch,
-                                         packed, remote_addr, rkey);
-    ucs_assert(status == UCS_OK); /* Reserved above */
-    return packed;
-}
 
 typedef struct {
     ucs_queue_elem_t queue;
@@ -1177,7 +545,7 @@ ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
     uct_rsagg_flush_comp_t *fcomp;
     ssize_t packed;
 
-    if (channel->status != UCS_OK) {
+    if (channel->state == UCT_RSAGG_CHANNEL_FAILED) {
         return channel->status;
     }
 
@@ -1234,35 +602,69 @@ static void uct_rsagg_channel_complete_flushes(uct_rsagg_channel_t *channel,
     }
 }
 
-void uct_rsagg_channel_flush_acked(uct_rsagg_iface_t *iface,
-                                   uint32_t channel_id, uint32_t sn)
+void uct_rsagg_channel_flush_acked(uct_rsagg_channel_t *channel, uint32_t sn)
 {
-    uct_rsagg_channel_t *channel;
-
-    ucs_list_for_each(channel, &iface->channels, list) {
-        if (channel->id != channel_id) {
-            continue;
-        }
-        if (UCS_CIRCULAR_COMPARE32(sn, >, channel->flush_req_sn) ||
-            UCS_CIRCULAR_COMPARE32(sn, <=, channel->flush_ack_sn)) {
-            ucs_debug("rsagg channel %p: stale flush ack %u (sent %u, "
-                      "acked %u)", channel, sn, channel->flush_req_sn,
-                      channel->flush_ack_sn);
-            return;
-        }
-        channel->flush_ack_sn = sn;
-        uct_rsagg_channel_complete_flushes(channel, 0, UCS_OK);
+    if (UCS_CIRCULAR_COMPARE32(sn, >, channel->flush_req_sn) ||
+        UCS_CIRCULAR_COMPARE32(sn, <=, channel->flush_ack_sn)) {
+        ucs_debug("rsagg channel %p: stale flush ack %u (sent %u, acked %u)",
+                  channel, sn, channel->flush_req_sn, channel->flush_ack_sn);
         return;
     }
-    ucs_debug("rsagg iface %p: flush ack for unknown channel %u", iface,
-              channel_id);
+    channel->flush_ack_sn = sn;
+    uct_rsagg_channel_complete_flushes(channel, 0, UCS_OK);
 }
 
 void uct_rsagg_channel_fail(uct_rsagg_channel_t *channel, ucs_status_t status)
 {
     if (status != UCS_ERR_CANCELED) {
+        channel->state  = UCT_RSAGG_CHANNEL_FAILED;
         channel->status = status;
         uct_rsagg_channel_mark_unflushed(channel);
     }
     uct_rsagg_channel_complete_flushes(channel, 1, status);
+}
+
+uct_rsagg_channel_t *uct_rsagg_channel_find(uct_rsagg_iface_t *iface,
+                                            uint32_t channel_id)
+{
+    uct_rsagg_channel_t *channel;
+
+    ucs_list_for_each(channel, &iface->channels, list) {
+        if (channel->id == channel_id) {
+            return channel;
+        }
+    }
+    return NULL;
+}
+
+ucs_status_t uct_rsagg_channel_inner_failed(void *arg, uct_ep_h inner_ep,
+                                            ucs_status_t status)
+{
+    uct_rsagg_iface_t *iface = arg;
+    uct_rsagg_channel_t *channel;
+    uct_rsagg_ep_t *ep, *tmp;
+    ucs_status_t ret;
+
+    channel = uct_rsagg_channel_find_inner(iface, inner_ep);
+    if (channel == NULL) {
+        /* A way back to a sender that is gone: nothing of the user's */
+        ucs_debug("rsagg iface %p: error %s on unknown inner ep %p", iface,
+                  ucs_status_string(status), inner_ep);
+        return UCS_OK;
+    }
+
+    ucs_debug("rsagg iface %p: channel %p failed: %s", iface, channel,
+              ucs_status_string(status));
+    uct_rsagg_channel_fail(channel, status);
+
+    /* Every rsagg ep of the channel lost its peer. The user's handler may
+     * destroy the ep, so iterate safely. */
+    ret = UCS_OK;
+    ucs_list_for_each_safe(ep, tmp, &channel->eps, list) {
+        if (uct_iface_handle_ep_err(&iface->super.super, &ep->super.super,
+                                    status) != UCS_OK) {
+            ret = status;
+        }
+    }
+    return ret;
 }

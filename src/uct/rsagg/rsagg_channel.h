@@ -3,14 +3,28 @@
  *
  * Every rsagg endpoint sends through a channel. The channel owns the inner
  * endpoint, the pending requests of its endpoints (dispatched round-robin so
- * no endpoint starves the others on a shared inner connection) and, when
- * aggregation is on, the open batch.
+ * no endpoint starves the others on a shared inner connection), the batches
+ * (rsagg_batch.h), its slice of the receiver's ring (rsagg_ring_tx.h) and
+ * the remote completion of the puts rsagg applies at the receiver.
+ *
+ * States, and what moves between them:
+ *   OPEN    -> CLOSING  the last ep went while batches could not leave
+ *                       (channel_put); the channel stays until they have
+ *   CLOSING -> OPEN     a new ep to the same peer takes it back
+ *                       (channel_get): what it still has to send stays
+ *                       ahead of the new ep's messages
+ *   OPEN, CLOSING -> FAILED  the inner ep failed (channel_fail); no new ep
+ *                       joins it, flushes complete with the error
+ * A channel is destroyed when its last ep goes (OPEN with nothing to send,
+ * or FAILED), when a CLOSING one has sent its batches (progress), or when
+ * the iface closes.
  */
 
 #ifndef UCT_RSAGG_CHANNEL_H_
 #define UCT_RSAGG_CHANNEL_H_
 
-#include "rsagg_iface.h"
+#include "rsagg_ring_tx.h"
+#include "rsagg_sched.h"
 
 #include <ucs/rsagg_builder.h>
 #include <ucs/datastruct/list.h>
@@ -18,55 +32,29 @@
 
 
 typedef struct uct_rsagg_ep uct_rsagg_ep_t;
-typedef struct uct_rsagg_channel uct_rsagg_channel_t;
 
 
-/* A sender's slice of the receiver's ring (rsagg_ring.c) */
 typedef enum {
-    UCT_RSAGG_RING_NONE,       /* Not asked for (yet) */
-    UCT_RSAGG_RING_REQUESTED,  /* Asked, no answer yet */
-    UCT_RSAGG_RING_GRANTED,
-    UCT_RSAGG_RING_DENIED      /* Payloads stay active messages */
-} uct_rsagg_ring_state_t;
-
-
-/* One consolidated transfer: open (being filled) or closed and waiting for
- * the inner transport */
-typedef struct uct_rsagg_batch {
-    ucs_queue_elem_t           queue;
-    size_t                     length;         /* Batch, or oob table */
-    size_t                     payload_length; /* Out-of-band form only */
-    uint8_t                    *payload;       /* Out-of-band form only */
-    int                        payload_sent;   /* Out-of-band: table next */
-    int                        raw_id;         /* >= 0: one message too
-                                                  large for a batch, sent
-                                                  alone on this am id */
-    uct_rsagg_channel_t        *channel;
-    uct_mem_h                  memh;           /* payload, for put_zcopy */
-    uct_completion_t           put_comp;
-    uint8_t                    in_ring;        /* Payload goes to the ring */
-    uint8_t                    put_inflight;   /* put_zcopy not complete:
-                                                  the payload is in use */
-    uint8_t                    done;           /* Sent; free once the put
-                                                  completes */
-    uint8_t                    data[];
-} uct_rsagg_batch_t;
+    UCT_RSAGG_CHANNEL_OPEN,
+    UCT_RSAGG_CHANNEL_CLOSING,   /* No ep left, still sending */
+    UCT_RSAGG_CHANNEL_FAILED     /* The inner ep failed: status says how */
+} uct_rsagg_channel_state_t;
 
 
 struct uct_rsagg_channel {
     uct_rsagg_iface_t          *iface;
     uct_ep_h                   inner;
+    uct_rsagg_channel_state_t  state;
+    ucs_status_t               status;       /* FAILED: the inner error */
     unsigned                   refcount;     /* rsagg eps using it */
     ucs_list_link_t            list;         /* In iface->channels */
     ucs_list_link_t            eps;          /* rsagg eps using it */
     ucs_list_link_t            pending_eps;  /* eps with pending requests */
-    ucs_list_link_t            dispatch;     /* In iface->dispatch */
+    ucs_list_link_t            dispatch;     /* In iface->sched.dispatch */
     uct_pending_req_t          inner_req;    /* Ours, on the inner ep */
     int                        inner_req_armed;
     int                        in_inner_cb;  /* In inner_req's callback */
     uct_rsagg_ep_t             *dispatch_ep; /* Whose request is running */
-    int                        closing;      /* No ep left, still sending */
-    ucs_status_t               status;       /* Error of the inner ep */
     size_t                     key_length;
     uint8_t                    *key;         /* Peer address; NULL: not
                                                 shared (connect-to-ep) */
@@ -79,7 +67,7 @@ struct uct_rsagg_channel {
     uint32_t                   flush_ack_sn; /* Last one acknowledged */
     ucs_queue_head_t           flush_comps;  /* Waiting for an ack */
 
-    /* Aggregation */
+    /* Aggregation (rsagg_batch.c, rsagg_send.c) */
     uct_rsagg_batch_t          *open;        /* NULL: not batching now */
     ucs_rsagg_builder_t        builder;      /* Fills open->data */
     ucs_queue_head_t           queued;       /* Closed, not yet sent */
@@ -96,17 +84,8 @@ struct uct_rsagg_channel {
     uint8_t                    ring_next;    /* auto: next batch to the ring
                                                 (the last one was large) */
 
-    /* Our slice of the receiver's ring (rsagg_ring.c) */
-    struct {
-        uint8_t                state;        /* uct_rsagg_ring_state_t */
-        uint8_t                stalled;      /* Waiting for credits */
-        uint32_t               offset;       /* Of the slice in the region */
-        uint32_t               size;
-        uint32_t               head;         /* Next write, in the slice */
-        uint32_t               credits;      /* Bytes we may write */
-        uint64_t               remote_addr;  /* Of the region */
-        uct_rkey_bundle_t      rkey;
-    } ring;
+    uct_rsagg_ring_tx_t        ring;         /* Our slice of the receiver's
+                                                ring */
 };
 
 
@@ -126,53 +105,39 @@ ucs_status_t uct_rsagg_channel_pending_add(uct_rsagg_channel_t *channel,
 void uct_rsagg_channel_pending_remove(uct_rsagg_channel_t *channel,
                                       uct_rsagg_ep_t *ep);
 
+/* The channel's work in a progress round: end a batch that did not grow,
+ * send queued batches, dispatch pending requests */
 unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel);
 
+/* Closes the open batch and sends what is queued; on UCS_ERR_NO_RESOURCE
+ * the channel comes back when the inner ep has room */
 ucs_status_t uct_rsagg_channel_flush_batches(uct_rsagg_channel_t *channel);
 
-ucs_status_t uct_rsagg_channel_am_short_slow(uct_rsagg_channel_t *channel,
-                                             uint32_t ep_id, uint8_t id,
-                                             uint64_t header,
-                                             const void *payload,
-                                             unsigned length);
+/* Ask to be called when the inner ep has resources. UCS_ERR_BUSY when it
+ * has them now. */
+ucs_status_t uct_rsagg_channel_arm(uct_rsagg_channel_t *channel);
 
-ssize_t uct_rsagg_channel_am_bcopy(uct_rsagg_channel_t *channel,
-                                   uint32_t ep_id, uint8_t id,
-                                   uct_pack_callback_t pack_cb, void *arg,
-                                   unsigned flags);
-
-ucs_status_t uct_rsagg_channel_put_short(uct_rsagg_channel_t *channel,
-                                         uint32_t ep_id, const void *buffer,
-                                         unsigned length, uint64_t remote_addr,
-                                         uct_rkey_t rkey);
-
-ssize_t uct_rsagg_channel_put_bcopy(uct_rsagg_channel_t *channel,
-                                    uint32_t ep_id, uct_pack_callback_t pack_cb,
-                                    void *arg, uint64_t remote_addr,
-                                    uct_rkey_t rkey);
+/* Put the channel on the iface's dispatch list for the next progress */
+void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel);
 
 /* Remote completion: UCS_OK when everything sent before is applied at the
  * receiver, UCS_INPROGRESS (comp called later) or UCS_ERR_NO_RESOURCE */
 ucs_status_t uct_rsagg_channel_flush(uct_rsagg_channel_t *channel,
                                      uct_completion_t *comp);
 
-void uct_rsagg_channel_flush_acked(uct_rsagg_iface_t *iface,
-                                   uint32_t channel_id, uint32_t sn);
+/* A FLUSH_ACK for flush request sn */
+void uct_rsagg_channel_flush_acked(uct_rsagg_channel_t *channel, uint32_t sn);
 
 void uct_rsagg_channel_fail(uct_rsagg_channel_t *channel, ucs_status_t status);
 
-ucs_status_t uct_rsagg_channel_am_zcopy(uct_rsagg_channel_t *channel,
-                                        uint32_t ep_id, uint8_t id,
-                                        const void *header,
-                                        unsigned header_length,
-                                        const uct_iov_t *iov, size_t iovcnt,
-                                        unsigned flags, uct_completion_t *comp);
+/* The channel of this iface with this id; NULL: none (it went) */
+uct_rsagg_channel_t *uct_rsagg_channel_find(uct_rsagg_iface_t *iface,
+                                            uint32_t channel_id);
 
-void uct_rsagg_channel_schedule(uct_rsagg_channel_t *channel);
-
-uct_rsagg_channel_t *uct_rsagg_channel_find_inner(uct_rsagg_iface_t *iface,
-                                                  uct_ep_h inner_ep);
-
+/* The inner transport's error handler: the channel of inner_ep failed, and
+ * every rsagg ep on it is told */
+ucs_status_t uct_rsagg_channel_inner_failed(void *arg, uct_ep_h inner_ep,
+                                            ucs_status_t status);
 
 
 static UCS_F_ALWAYS_INLINE int
@@ -189,7 +154,8 @@ uct_rsagg_channel_has_batches(const uct_rsagg_channel_t *channel)
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_channel_is_flushed(uct_rsagg_channel_t *channel)
 {
-    return (channel->status == UCS_OK) && !channel->puts_unflushed &&
+    return (channel->state != UCT_RSAGG_CHANNEL_FAILED) &&
+           !channel->puts_unflushed &&
            (channel->flush_ack_sn == channel->flush_req_sn) &&
            ucs_list_is_empty(&channel->pending_eps) &&
            (channel->open == NULL) && ucs_queue_is_empty(&channel->queued);
@@ -205,10 +171,13 @@ uct_rsagg_channel_mark_unflushed(uct_rsagg_channel_t *channel)
     channel->iface->unflushed = 1;
 }
 
-/* A message goes out alone when the channel is idle (nothing batched, nothing
- * sent since the last progress): a lone message never waits for a batch.
- * Right after such a send, further messages are batched. "Since the last
- * progress" is an epoch compare, so a direct send costs no list operation. */
+/* The send policy's first half: a message goes out alone when the channel
+ * is idle (nothing batched, nothing sent since the last progress round), so
+ * a lone message never waits for a batch; right after such a send, further
+ * messages are batched. A sender whose last batch held several messages
+ * (burst) batches the first message of its next burst too. "Since the last
+ * progress" is an epoch compare, so a direct send costs no list operation.
+ * The second half, which form a batch takes, is uct_rsagg_batch_form(). */
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_channel_is_idle(const uct_rsagg_channel_t *channel, uint32_t epoch)
 {
@@ -220,7 +189,7 @@ static UCS_F_ALWAYS_INLINE int
 uct_rsagg_channel_send_direct(const uct_rsagg_channel_t *channel)
 {
     return !channel->iface->config.aggregate ||
-           uct_rsagg_channel_is_idle(channel, channel->iface->progress_epoch);
+           uct_rsagg_channel_is_idle(channel, channel->iface->sched.epoch);
 }
 
 /* Two counters, not five: the totals are summed when they are read
@@ -232,13 +201,13 @@ uct_rsagg_channel_sent_direct(uct_rsagg_channel_t *channel, size_t length)
 
     ++iface->direct_sent;
     iface->direct_bytes   += length;
-    channel->direct_epoch  = iface->progress_epoch;
+    channel->direct_epoch  = iface->sched.epoch;
 }
 
 /* Takes back a message counted by uct_rsagg_channel_sent_direct that the
  * inner transport then refused; the channel's mark stays */
 static UCS_F_ALWAYS_INLINE void
-uct_rsagg_iface_unsent_direct(uct_rsagg_iface_t *iface, size_t length)
+uct_rsagg_channel_unsent_direct(uct_rsagg_iface_t *iface, size_t length)
 {
     --iface->direct_sent;
     iface->direct_bytes -= length;
@@ -256,26 +225,5 @@ uct_rsagg_iface_unsent_direct(uct_rsagg_iface_t *iface, size_t length)
             } \
         } \
     } while (0)
-
-
-/* Fast path: append to the open batch; anything else is the slow path */
-static UCS_F_ALWAYS_INLINE ucs_status_t
-uct_rsagg_channel_am_short(uct_rsagg_channel_t *channel, uint32_t ep_id,
-                           uint8_t id, uint64_t header, const void *payload,
-                           unsigned length)
-{
-    if (ucs_likely(channel->open != NULL) &&
-        ucs_likely(ucs_rsagg_builder_add_am_short(&channel->builder, ep_id, id,
-                                                  header, payload,
-                                                  length) == UCS_OK)) {
-        channel->active = 1;
-        ++channel->iface->counters.msgs;
-        channel->iface->counters.bytes += length + sizeof(header);
-        return UCS_OK;
-    }
-
-    return uct_rsagg_channel_am_short_slow(channel, ep_id, id, header, payload,
-                                           length);
-}
 
 #endif

@@ -10,7 +10,9 @@
 #endif
 
 #include "rsagg_ep.h"
+#include "rsagg_addr.h"
 #include "rsagg_hold.h"
+#include "rsagg_send.h"
 
 #include <ucs/debug/log.h>
 #include <string.h>
@@ -67,8 +69,8 @@ static ucs_status_t uct_rsagg_ep_am_short(uct_ep_h tl_ep, uint8_t id,
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
     UCT_RSAGG_CHECK_AM_ID(id);
-    return uct_rsagg_channel_am_short(ep->channel, ep->id, id, header, payload,
-                                      length);
+    return uct_rsagg_send_am_short(ep->channel, ep->id, id, header, payload,
+                                   length);
 }
 
 /* Pass-through (UCX_RSAGG_AGGREGATE=n): the inner operation and nothing else */
@@ -110,8 +112,8 @@ static ssize_t uct_rsagg_ep_am_bcopy(uct_ep_h tl_ep, uint8_t id,
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
     UCT_RSAGG_CHECK_AM_ID(id);
-    return uct_rsagg_channel_am_bcopy(ep->channel, ep->id, id, pack_cb, arg,
-                                      flags);
+    return uct_rsagg_send_am_bcopy(ep->channel, ep->id, id, pack_cb, arg,
+                                   flags);
 }
 
 static ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
@@ -124,9 +126,9 @@ static ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
     UCT_RSAGG_CHECK_AM_ID(id);
-    return uct_rsagg_channel_am_zcopy(ep->channel, ep->id, id, header,
-                                      header_length, iov, iovcnt, flags,
-                                      comp);
+    return uct_rsagg_send_am_zcopy(ep->channel, ep->id, id, header,
+                                   header_length, iov, iovcnt, flags,
+                                   comp);
 }
 
 /* Puts rsagg applies at the receiver itself (UCX_RSAGG_PUT_AGGREGATE) */
@@ -138,8 +140,8 @@ static ucs_status_t uct_rsagg_ep_put_short_agg(uct_ep_h tl_ep,
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
-    return uct_rsagg_channel_put_short(ep->channel, ep->id, buffer, length,
-                                       remote_addr, rkey);
+    return uct_rsagg_send_put_short(ep->channel, ep->id, buffer, length,
+                                    remote_addr, rkey);
 }
 
 static ssize_t uct_rsagg_ep_put_bcopy_agg(uct_ep_h tl_ep,
@@ -149,8 +151,8 @@ static ssize_t uct_rsagg_ep_put_bcopy_agg(uct_ep_h tl_ep,
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
-    return uct_rsagg_channel_put_bcopy(ep->channel, ep->id, pack_cb, arg,
-                                       remote_addr, rkey);
+    return uct_rsagg_send_put_bcopy(ep->channel, ep->id, pack_cb, arg,
+                                    remote_addr, rkey);
 }
 
 /* The operations that are not aggregated: the inner operation alone. The
@@ -351,7 +353,7 @@ static ucs_status_t uct_rsagg_ep_get_address(uct_ep_h tl_ep,
 {
     void *inner_addr = UCS_PTR_BYTE_OFFSET(addr, sizeof(uct_rsagg_addr_hdr_t));
 
-    uct_rsagg_iface_pack_addr_hdr(addr);
+    uct_rsagg_addr_pack_hdr(addr);
     return uct_ep_get_address(UCT_RSAGG_EP_INNER(tl_ep), inner_addr);
 }
 
@@ -363,7 +365,7 @@ uct_rsagg_ep_connect_to_ep(uct_ep_h tl_ep, const uct_device_addr_t *dev_addr,
                                               uct_rsagg_iface_t);
     ucs_status_t status;
 
-    status = uct_rsagg_iface_check_addr(iface, ep_addr);
+    status = uct_rsagg_addr_check(iface, ep_addr);
     if (status != UCS_OK) {
         return status;
     }
@@ -464,7 +466,7 @@ ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
     if (ucs_unlikely(!uct_rsagg_hold_try_enter(iface) ||
                      (id >= UCT_RSAGG_AM_ID_USER_MAX) ||
                      !uct_rsagg_channel_is_idle(channel,
-                                                iface->progress_epoch) ||
+                                                iface->sched.epoch) ||
                      !ucs_queue_is_empty(&ep->pending_q))) {
         uct_rsagg_hold_leave(iface);
         return uct_rsagg_ep_am_short_guarded(tl_ep, id, header, payload,
@@ -478,7 +480,7 @@ ucs_status_t uct_rsagg_ep_am_short_idle(uct_ep_h tl_ep, uint8_t id,
     uct_rsagg_channel_sent_direct(channel, sizeof(header) + length);
     status = uct_ep_am_short(channel->inner, id, header, payload, length);
     if (ucs_unlikely(status != UCS_OK)) {
-        uct_rsagg_iface_unsent_direct(iface, sizeof(header) + length);
+        uct_rsagg_channel_unsent_direct(iface, sizeof(header) + length);
     }
     uct_rsagg_hold_leave(iface);
     return status;

@@ -7,8 +7,7 @@
 #endif
 
 #include "rsagg_hold.h"
-#include "rsagg_channel.h"
-#include "rsagg_peer.h"
+#include "rsagg_sched.h"
 
 #include <ucs/async/async.h>
 #include <ucs/debug/log.h>
@@ -145,39 +144,14 @@ void uct_rsagg_hold_wait(uct_rsagg_iface_t *iface)
     ucs_compiler_fence();
 }
 
-/* Sends what waits: batches, and replies to senders (a flush acknowledgement
- * held here would hold a remote flush). Nothing here calls the user: pending
- * requests and completions stay for the worker's next progress. */
-static unsigned uct_rsagg_hold_send(uct_rsagg_iface_t *iface)
-{
-    uct_rsagg_channel_t *channel, *tmp;
-    unsigned count = 0;
-
-    ucs_list_for_each_safe(channel, tmp, &iface->dispatch, dispatch) {
-        if (uct_rsagg_channel_has_batches(channel)) {
-            /* Counted first: the peer may see the batch before the store */
-            ++iface->counters.timeouts;
-            uct_rsagg_channel_flush_batches(channel);
-            ++count;
-        }
-    }
-
-    if (uct_rsagg_peer_has_work(iface)) {
-        count += uct_rsagg_peer_progress(iface);
-    }
-    return count;
-}
-
 /* A quick look, without the claim or the async context: the claim costs a
  * barrier on every thread, so it is taken only when the iface seems to hold
  * something and has not been progressed for a whole tick */
 static int uct_rsagg_hold_due(uct_rsagg_iface_t *iface)
 {
-    uint32_t epoch = *(volatile uint32_t*)&iface->progress_epoch;
+    uint32_t epoch = *(volatile uint32_t*)&iface->sched.epoch;
 
-    if ((epoch != iface->hold.epoch) ||
-        (ucs_list_is_empty(&iface->dispatch) &&
-         !uct_rsagg_peer_has_work(iface))) {
+    if ((epoch != iface->hold.epoch) || !uct_rsagg_sched_has_work(iface)) {
         iface->hold.epoch = epoch;
         return 0;
     }
@@ -192,7 +166,7 @@ static void uct_rsagg_hold_claim_send(uct_rsagg_iface_t *iface)
         return;
     }
 
-    if (uct_rsagg_hold_send(iface) > 0) {
+    if (iface->hold.send(iface) > 0) {
         ucs_trace("rsagg iface %p: sent what waited %.3f ms without "
                   "progress", iface, ucs_time_to_msec(iface->hold.timeout));
     }
@@ -382,7 +356,8 @@ static void uct_rsagg_hold_thread_remove(uct_rsagg_iface_t *iface)
     }
 }
 
-ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
+ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout,
+                                 uct_rsagg_hold_send_func_t send)
 {
     ucs_async_context_t *async = iface->super.worker->async;
     ucs_status_t status;
@@ -392,6 +367,7 @@ ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout)
     iface->hold.timer_id = -1;
     iface->hold.ticked   = 0;
     iface->hold.epoch    = 0;
+    iface->hold.send     = send;
     iface->hold.timeout  = (timeout == UCS_TIME_AUTO) ?
                            ucs_time_from_msec(UCT_RSAGG_HOLD_AUTO_MSEC) :
                            timeout;

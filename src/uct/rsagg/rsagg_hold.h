@@ -35,9 +35,12 @@
 
 
 /* Starts the timer if the iface aggregates and the timeout is finite
- * (UCS_TIME_AUTO: UCT_RSAGG_HOLD_AUTO_MSEC) */
-ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface,
-                                 ucs_time_t timeout);
+ * (UCS_TIME_AUTO: UCT_RSAGG_HOLD_AUTO_MSEC). A tick that finds work held a
+ * whole timeout without progress calls send, with the iface claimed: it
+ * sends what waits (batches, replies to senders) and calls nothing of the
+ * user's; it returns how much it sent. */
+ucs_status_t uct_rsagg_hold_init(uct_rsagg_iface_t *iface, ucs_time_t timeout,
+                                 uct_rsagg_hold_send_func_t send);
 
 /* Stops the timer; waits for a tick that is running */
 void uct_rsagg_hold_cleanup(uct_rsagg_iface_t *iface);

@@ -60,13 +60,81 @@ typedef struct uct_rsagg_iface_config {
 typedef struct uct_rsagg_iface uct_rsagg_iface_t;
 
 
+/* Work of rsagg's own waiting for a progress round (rsagg_sched.c) */
+typedef struct uct_rsagg_sched {
+    ucs_list_link_t            dispatch;     /* Channels with work to do */
+    uint32_t                   epoch;        /* Progress rounds so far */
+    int                        own_work;     /* Aggregating: rsagg's own
+                                                progress has work */
+    uct_worker_cb_id_t         oneshot_id;   /* Pass-through: progress
+                                                requested on demand */
+    ucs_callback_t             oneshot_cb;   /* Handed by rsagg_progress.c */
+} uct_rsagg_sched_t;
+
+
+/* The receive side's state (rsagg_rx.c) */
+typedef struct uct_rsagg_rx {
+    uct_am_callback_t          stub_am_cb;   /* Handler of unset am ids */
+    int                        malformed_warned;
+    size_t                     headroom;     /* Inner descriptors' */
+    ucs_list_link_t            oob_payloads; /* Waiting for their table */
+    unsigned                   num_oob_payloads;
+} uct_rsagg_rx_t;
+
+
+/* The return path (rsagg_peer.c) */
+typedef struct uct_rsagg_conn {
+    void                       *ret_addr;    /* Our return address */
+    size_t                     ret_addr_len; /* 0: nothing can answer us */
+    ucs_list_link_t            peers;        /* Senders we answer */
+    ucs_list_link_t            dispatch;     /* Peers with replies queued */
+    ucs_queue_head_t           deferred;     /* Replies not yet addressed */
+} uct_rsagg_conn_t;
+
+
+/* The hold timer (rsagg_hold.c) */
+typedef unsigned (*uct_rsagg_hold_send_func_t)(uct_rsagg_iface_t *iface);
+
+typedef struct uct_rsagg_hold {
+    unsigned                   inside;       /* Worker's thread is in; not
+                                                volatile, so that entering
+                                                is one add to memory (the
+                                                timer reads it after a
+                                                membarrier) */
+    volatile int               claimed;      /* The timer is in */
+    int                        timer_id;     /* UCX async timer (signal and
+                                                poll modes), -1: none */
+    int                        ticked;       /* On the hold thread's list */
+    ucs_list_link_t            list;         /* In the hold thread's list */
+    uint64_t                   next_nsec;    /* Its next tick, monotonic */
+    uint32_t                   epoch;        /* sched.epoch at the last
+                                                tick */
+    ucs_time_t                 timeout;
+    uct_rsagg_hold_send_func_t send;         /* What a tick does, handed by
+                                                rsagg_progress.c */
+} uct_rsagg_hold_t;
+
+
+/* The receiver's ring (rsagg_ring_rx.c) */
+typedef struct uct_rsagg_ring_rx {
+    void                       *base;        /* NULL: not allocated yet */
+    size_t                     size;
+    uct_mem_h                  memh;
+    int                        allocated;    /* By the md's mem_alloc */
+    int                        failed;       /* Could not be set up */
+    void                       *rkey;        /* Packed inner rkey */
+    size_t                     rkey_length;
+    ucs_list_link_t            slices;       /* Granted, by offset */
+} uct_rsagg_ring_rx_t;
+
+
 struct uct_rsagg_iface {
     uct_base_iface_t           super;
     uct_iface_h                inner;
     uct_iface_attr_t           inner_attr;
     char                       inner_tl[UCT_TL_NAME_MAX];
     ucs_list_link_t            channels;     /* All channels of this iface */
-    ucs_list_link_t            dispatch;     /* Channels with work to do */
+    uint32_t                   next_channel_id;
     int                        unflushed;    /* A channel may have something
                                                 to flush (see
                                                 uct_rsagg_channel_is_flushed) */
@@ -74,53 +142,16 @@ struct uct_rsagg_iface {
     uint64_t                   direct_sent;  /* Messages sent alone: counted */
     uint64_t                   direct_bytes; /* apart, see read_counters */
     int                        version_warned;
-    int                        malformed_warned;
-    uct_am_callback_t          stub_am_cb;   /* Handler of unset am ids */
-    void                       *ret_addr;    /* Our return address */
-    size_t                     ret_addr_len; /* 0: nothing can answer us */
-    ucs_list_link_t            peers;        /* Senders we answer */
-    ucs_list_link_t            peer_dispatch;/* Peers with replies queued */
-    ucs_queue_head_t           peer_deferred;/* Replies not yet addressed */
-    uint32_t                   next_channel_id;
-    uint32_t                   progress_epoch; /* Progress calls so far */
-    int                        own_work;     /* Aggregating: rsagg's own
-                                                progress has work */
-    uct_worker_cb_id_t         oneshot_id;   /* Pass-through: progress
-                                                requested on demand */
-    size_t                     rx_headroom;
-    ucs_list_link_t            oob_payloads; /* Waiting for their table */
-    unsigned                   num_oob_payloads;
     int                        put_aggregate;
     int                        rkey_is_inner;/* Rkeys are the inner's (md) */
     void                       *scratch;     /* am_bcopy packs here first */
     int                        wrap_progress;/* Inner progress runs inside
                                                 ours (see rsagg_hold.h) */
-    struct {
-        unsigned               inside;       /* Worker's thread is in; not
-                                                volatile, so that entering
-                                                is one add to memory (the
-                                                timer reads it after a
-                                                membarrier) */
-        volatile int           claimed;      /* The timer is in */
-        int                    timer_id;     /* UCX async timer (signal and
-                                                poll modes), -1: none */
-        int                    ticked;       /* On the hold thread's list */
-        ucs_list_link_t        list;         /* In the hold thread's list */
-        uint64_t               next_nsec;    /* Its next tick, monotonic */
-        uint32_t               epoch;        /* progress_epoch at the last
-                                                tick */
-        ucs_time_t             timeout;
-    } hold;
-    struct {                                 /* Receiver ring, rsagg_ring.c */
-        void                   *base;        /* NULL: not allocated yet */
-        size_t                 size;
-        uct_mem_h              memh;
-        int                    allocated;    /* By the md's mem_alloc */
-        int                    failed;       /* Could not be set up */
-        void                   *rkey;        /* Packed inner rkey */
-        size_t                 rkey_length;
-        ucs_list_link_t        slices;       /* Granted, by offset */
-    } ring;
+    uct_rsagg_sched_t          sched;
+    uct_rsagg_rx_t             rx;
+    uct_rsagg_conn_t           conn;
+    uct_rsagg_hold_t           hold;
+    uct_rsagg_ring_rx_t        ring;
     struct {
         int                    aggregate;
         uct_rsagg_mux_t        mux;
@@ -140,7 +171,7 @@ struct uct_rsagg_iface {
 };
 
 
-extern uct_tl_t uct_rsagg_tl;
+extern ucs_config_field_t uct_rsagg_iface_config_table[];
 
 
 static UCS_F_ALWAYS_INLINE uct_rsagg_md_t *
@@ -149,29 +180,35 @@ uct_rsagg_iface_md(uct_rsagg_iface_t *iface)
     return ucs_derived_of(iface->super.md, uct_rsagg_md_t);
 }
 
-/* rsagg's own progress is needed (a channel or a reply waits) */
-void uct_rsagg_iface_request_progress(uct_rsagg_iface_t *iface);
+UCS_CLASS_DECLARE(uct_rsagg_iface_t, const uct_iface_ops_t*,
+                  const uct_iface_internal_ops_t*, uct_md_h, uct_worker_h,
+                  const uct_iface_params_t*, const uct_iface_config_t*);
+UCS_CLASS_DECLARE_NEW_FUNC(uct_rsagg_iface_t, uct_iface_t,
+                           const uct_iface_ops_t*,
+                           const uct_iface_internal_ops_t*, uct_md_h,
+                           uct_worker_h, const uct_iface_params_t*,
+                           const uct_iface_config_t*);
+UCS_CLASS_DECLARE_DELETE_FUNC(uct_rsagg_iface_t, uct_iface_t);
 
 /* The counters with every total complete */
 void uct_rsagg_iface_read_counters(const uct_rsagg_iface_t *iface,
                                    uct_rsagg_counters_t *counters_p);
 
-/* Checks a peer's rsagg address header; logs once per iface on mismatch */
-ucs_status_t uct_rsagg_iface_check_addr(uct_rsagg_iface_t *iface,
-                                        const void *addr);
-
-void uct_rsagg_iface_pack_addr_hdr(void *addr);
-
-/* Receive side, shared with the ring (rsagg_ring.c) */
-void uct_rsagg_iface_malformed(uct_rsagg_iface_t *iface, size_t length,
-                               const char *why, size_t offset,
-                               uint64_t value);
-
-void uct_rsagg_iface_policy(uct_rsagg_iface_t *iface,
-                            ucs_rsagg_policy_t *policy);
-
-/* Delivers a validated transfer, in order */
-void uct_rsagg_iface_deliver(uct_rsagg_iface_t *iface, ucs_rsagg_iter_t *iter);
+/* The iface operations that are the iface's own (rsagg_tl.c puts them into
+ * the ops table) */
+ucs_status_t uct_rsagg_iface_query(uct_iface_h tl_iface,
+                                   uct_iface_attr_t *attr);
+ucs_status_t uct_rsagg_iface_get_device_address(uct_iface_h tl_iface,
+                                                uct_device_addr_t *addr);
+ucs_status_t uct_rsagg_iface_get_address(uct_iface_h tl_iface,
+                                         uct_iface_addr_t *addr);
+int uct_rsagg_iface_is_reachable(const uct_iface_h tl_iface,
+                                 const uct_device_addr_t *dev_addr,
+                                 const uct_iface_addr_t *iface_addr);
+ucs_status_t uct_rsagg_iface_flush_idle(uct_iface_h tl_iface, unsigned flags,
+                                        uct_completion_t *comp);
+ucs_status_t uct_rsagg_iface_fence_guarded(uct_iface_h tl_iface,
+                                           unsigned flags);
 
 /* Out-of-band tables may carry their payload in the ring, and their batch
  * buffers need room for a table and a payload */

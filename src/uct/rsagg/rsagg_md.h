@@ -117,4 +117,22 @@ uct_rsagg_md_find_resource(uct_rsagg_md_t *md, const char *dev_name);
 const uct_rsagg_memh_t *
 uct_rsagg_md_find_region(uct_rsagg_md_t *md, uint32_t region_id);
 
+
+/* Remote keys (rsagg_rkey.c): the MD's mkey_pack and the component's rkey
+ * operations */
+ucs_status_t uct_rsagg_md_mkey_pack(uct_md_h tl_md, uct_mem_h tl_memh,
+                                    const uct_md_mkey_pack_params_t *params,
+                                    void *rkey_buffer);
+
+ucs_status_t uct_rsagg_rkey_unpack(uct_component_t *component,
+                                   const void *rkey_buffer, uct_rkey_t *rkey_p,
+                                   void **handle_p);
+
+ucs_status_t uct_rsagg_rkey_ptr(uct_component_t *component, uct_rkey_t tl_rkey,
+                                void *handle, uint64_t remote_addr,
+                                void **local_addr_p);
+
+ucs_status_t uct_rsagg_rkey_release(uct_component_t *component,
+                                    uct_rkey_t tl_rkey, void *handle);
+
 #endif

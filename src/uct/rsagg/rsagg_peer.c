@@ -7,6 +7,7 @@
 #endif
 
 #include "rsagg_peer.h"
+#include "rsagg_sched.h"
 
 #include <ucs/rsagg_builder.h>
 #include <ucs/debug/log.h>
@@ -21,11 +22,18 @@ typedef struct uct_rsagg_reply {
 } uct_rsagg_reply_t;
 
 
-/* A reply whose peer is looked up (or connected) at the next progress
- * (msg_length 0: the peer is to be forgotten, see uct_rsagg_peer_forget):
- * the control message, then the return address */
+/* What a deferred entry asks of the next progress */
+typedef enum {
+    UCT_RSAGG_DEFERRED_REPLY,  /* Send msg to the peer at ret_addr */
+    UCT_RSAGG_DEFERRED_FORGET  /* Drop the way back to ret_addr */
+} uct_rsagg_deferred_kind_t;
+
+
+/* A reply whose peer is looked up (or connected) at the next progress, or
+ * a peer to forget: the control message (if any), then the return address */
 typedef struct uct_rsagg_deferred_reply {
     ucs_queue_elem_t           queue;
+    uct_rsagg_deferred_kind_t  kind;
     size_t                     msg_length;
     size_t                     ret_addr_len;
     uint8_t                    data[];
@@ -45,8 +53,8 @@ ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
     uct_rsagg_ret_addr_hdr_t *hdr;
     ucs_status_t status;
 
-    iface->ret_addr     = NULL;
-    iface->ret_addr_len = 0;
+    iface->conn.ret_addr     = NULL;
+    iface->conn.ret_addr_len = 0;
     if (!(iface->inner_attr.cap.flags & UCT_IFACE_FLAG_CONNECT_TO_IFACE) ||
         (dev_len > UINT16_MAX) || (iface_len > UINT16_MAX)) {
         return UCS_ERR_UNSUPPORTED;
@@ -72,8 +80,8 @@ ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface)
         return status;
     }
 
-    iface->ret_addr     = hdr;
-    iface->ret_addr_len = sizeof(*hdr) + dev_len + iface_len;
+    iface->conn.ret_addr     = hdr;
+    iface->conn.ret_addr_len = sizeof(*hdr) + dev_len + iface_len;
     return UCS_OK;
 }
 
@@ -89,8 +97,8 @@ static size_t uct_rsagg_peer_pack_request(void *dest, void *arg)
     uct_rsagg_peer_request_t *req = arg;
 
     return ucs_rsagg_ctrl_pack_body(dest, req->op, req->seq, req->value,
-                                    req->iface->ret_addr,
-                                    req->iface->ret_addr_len);
+                                    req->iface->conn.ret_addr,
+                                    req->iface->conn.ret_addr_len);
 }
 
 ssize_t uct_rsagg_peer_send_request(uct_rsagg_iface_t *iface, uct_ep_h inner,
@@ -113,7 +121,7 @@ static uct_rsagg_peer_t *uct_rsagg_peer_find(uct_rsagg_iface_t *iface,
 {
     uct_rsagg_peer_t *peer;
 
-    ucs_list_for_each(peer, &iface->peers, list) {
+    ucs_list_for_each(peer, &iface->conn.peers, list) {
         if ((peer->addr_length == ret_addr_len) &&
             !memcmp(peer->addr, ret_addr, ret_addr_len)) {
             return peer;
@@ -155,7 +163,7 @@ static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
         (hdr->dev_addr_len != iface->inner_attr.device_addr_len) ||
         (hdr->iface_addr_len != iface->inner_attr.iface_addr_len) ||
         (ret_addr_len != sizeof(*hdr) + hdr->dev_addr_len +
-                         hdr->iface_addr_len)) {
+         hdr->iface_addr_len)) {
         ucs_error("rsagg: malformed return address of %zu bytes",
                   ret_addr_len);
         return NULL;
@@ -192,7 +200,7 @@ static uct_rsagg_peer_t *uct_rsagg_peer_get(uct_rsagg_iface_t *iface,
     ucs_list_head_init(&peer->dispatch);
     peer->addr_length = ret_addr_len;
     memcpy(peer->addr, ret_addr, ret_addr_len);
-    ucs_list_add_tail(&iface->peers, &peer->list);
+    ucs_list_add_tail(&iface->conn.peers, &peer->list);
     return peer;
 }
 
@@ -259,16 +267,16 @@ static ucs_status_t uct_rsagg_peer_send_reply(uct_rsagg_iface_t *iface,
     memcpy(reply->msg, msg, length);
     ucs_queue_push(&peer->replies, &reply->queue);
     if (ucs_list_is_empty(&peer->dispatch)) {
-        ucs_list_add_tail(&iface->peer_dispatch, &peer->dispatch);
-        uct_rsagg_iface_request_progress(iface);
+        ucs_list_add_tail(&iface->conn.dispatch, &peer->dispatch);
+        uct_rsagg_sched_request(iface);
     }
     return UCS_OK;
 }
 
-ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
-                                      const void *ret_addr,
-                                      size_t ret_addr_len, const void *msg,
-                                      size_t msg_length)
+static ucs_status_t
+uct_rsagg_peer_defer(uct_rsagg_iface_t *iface, uct_rsagg_deferred_kind_t kind,
+                     const void *ret_addr, size_t ret_addr_len,
+                     const void *msg, size_t msg_length)
 {
     uct_rsagg_deferred_reply_t *deferred;
 
@@ -279,21 +287,32 @@ ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
         return UCS_ERR_NO_MEMORY;
     }
 
+    deferred->kind         = kind;
     deferred->msg_length   = msg_length;
     deferred->ret_addr_len = ret_addr_len;
     if (msg_length > 0) {
         memcpy(deferred->data, msg, msg_length);
     }
     memcpy(deferred->data + msg_length, ret_addr, ret_addr_len);
-    ucs_queue_push(&iface->peer_deferred, &deferred->queue);
-    uct_rsagg_iface_request_progress(iface);
+    ucs_queue_push(&iface->conn.deferred, &deferred->queue);
+    uct_rsagg_sched_request(iface);
     return UCS_OK;
+}
+
+ucs_status_t uct_rsagg_peer_reply_msg(uct_rsagg_iface_t *iface,
+                                      const void *ret_addr,
+                                      size_t ret_addr_len, const void *msg,
+                                      size_t msg_length)
+{
+    return uct_rsagg_peer_defer(iface, UCT_RSAGG_DEFERRED_REPLY, ret_addr,
+                                ret_addr_len, msg, msg_length);
 }
 
 void uct_rsagg_peer_forget(uct_rsagg_iface_t *iface, const void *ret_addr,
                            size_t ret_addr_len)
 {
-    uct_rsagg_peer_reply_msg(iface, ret_addr, ret_addr_len, NULL, 0);
+    uct_rsagg_peer_defer(iface, UCT_RSAGG_DEFERRED_FORGET, ret_addr,
+                         ret_addr_len, NULL, 0);
 }
 
 ucs_status_t uct_rsagg_peer_reply(uct_rsagg_iface_t *iface,
@@ -316,11 +335,11 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
     unsigned count = 0;
     ucs_status_t status;
 
-    while (!ucs_queue_is_empty(&iface->peer_deferred)) {
-        deferred = ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
+    while (!ucs_queue_is_empty(&iface->conn.deferred)) {
+        deferred = ucs_queue_pull_elem_non_empty(&iface->conn.deferred,
                                                  uct_rsagg_deferred_reply_t,
                                                  queue);
-        if (deferred->msg_length > 0) {
+        if (deferred->kind == UCT_RSAGG_DEFERRED_REPLY) {
             uct_rsagg_peer_send_reply(iface,
                                       deferred->data + deferred->msg_length,
                                       deferred->ret_addr_len, deferred->data,
@@ -340,7 +359,7 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
         ++count;
     }
 
-    ucs_list_for_each_safe(peer, tmp, &iface->peer_dispatch, dispatch) {
+    ucs_list_for_each_safe(peer, tmp, &iface->conn.dispatch, dispatch) {
         while (!ucs_queue_is_empty(&peer->replies)) {
             reply  = ucs_queue_head_elem_non_empty(&peer->replies,
                                                    uct_rsagg_reply_t, queue);
@@ -364,18 +383,27 @@ unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface)
     return count;
 }
 
+void uct_rsagg_peer_init(uct_rsagg_iface_t *iface)
+{
+    iface->conn.ret_addr     = NULL;
+    iface->conn.ret_addr_len = 0;
+    ucs_list_head_init(&iface->conn.peers);
+    ucs_list_head_init(&iface->conn.dispatch);
+    ucs_queue_head_init(&iface->conn.deferred);
+}
+
 void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface)
 {
     uct_rsagg_peer_t *peer, *tmp;
 
-    while (!ucs_queue_is_empty(&iface->peer_deferred)) {
-        ucs_free(ucs_queue_pull_elem_non_empty(&iface->peer_deferred,
+    while (!ucs_queue_is_empty(&iface->conn.deferred)) {
+        ucs_free(ucs_queue_pull_elem_non_empty(&iface->conn.deferred,
                                                uct_rsagg_deferred_reply_t,
                                                queue));
     }
 
-    ucs_list_for_each_safe(peer, tmp, &iface->peers, list) {
+    ucs_list_for_each_safe(peer, tmp, &iface->conn.peers, list) {
         uct_rsagg_peer_destroy(peer);
     }
-    ucs_free(iface->ret_addr);
+    ucs_free(iface->conn.ret_addr);
 }

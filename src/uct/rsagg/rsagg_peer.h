@@ -19,8 +19,8 @@
 
 
 typedef struct uct_rsagg_peer {
-    ucs_list_link_t            list;         /* In iface->peers */
-    ucs_list_link_t            dispatch;     /* In iface->peer_dispatch */
+    ucs_list_link_t            list;         /* In conn.peers */
+    ucs_list_link_t            dispatch;     /* In conn.dispatch */
     uct_ep_h                   inner;
     ucs_queue_head_t           replies;      /* Not sent yet: no resources */
     size_t                     addr_length;
@@ -35,7 +35,7 @@ typedef struct UCS_S_PACKED uct_rsagg_ret_addr_hdr {
 } uct_rsagg_ret_addr_hdr_t;
 
 
-/* Builds iface->ret_addr; UCS_ERR_UNSUPPORTED when the inner transport
+/* Builds iface->conn.ret_addr; UCS_ERR_UNSUPPORTED when the inner transport
  * cannot connect to an iface (then nothing that needs an answer is used) */
 ucs_status_t uct_rsagg_peer_init_ret_addr(uct_rsagg_iface_t *iface);
 
@@ -71,11 +71,13 @@ ssize_t uct_rsagg_peer_send_request(uct_rsagg_iface_t *iface, uct_ep_h inner,
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_peer_has_work(uct_rsagg_iface_t *iface)
 {
-    return !ucs_queue_is_empty(&iface->peer_deferred) ||
-           !ucs_list_is_empty(&iface->peer_dispatch);
+    return !ucs_queue_is_empty(&iface->conn.deferred) ||
+           !ucs_list_is_empty(&iface->conn.dispatch);
 }
 
 unsigned uct_rsagg_peer_progress(uct_rsagg_iface_t *iface);
+
+void uct_rsagg_peer_init(uct_rsagg_iface_t *iface);
 
 void uct_rsagg_peer_cleanup(uct_rsagg_iface_t *iface);
 
