@@ -52,7 +52,7 @@ deps_list="
     googletest libgtest-dev
     openmpi-bin libopenmpi-dev
     clang libclang-rt-14-dev
-    iproute2 procps"
+    iproute2 procps python3"
 
 sudo=
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then
@@ -213,8 +213,16 @@ asan_configure() {
         LDFLAGS="-fsanitize=address,undefined"
 }
 
+# The structure checks: no call cycle between the module's objects (the
+# layers are printed), no source file over 700 lines, no function over 80
+structure_check() {
+    python3 "$top/contrib/layers.py" "$build"/src/uct/rsagg/.libs/*.o &&
+        python3 "$top/contrib/sizes.py" "$top"/src/ucs/*.[ch] \
+            "$top"/src/uct/rsagg/*.[ch]
+}
+
 export -f configure_in build_in check_in show_test_logs install_staged \
-    ucx_src asan_configure autogen install_deps
+    ucx_src asan_configure autogen install_deps structure_check
 export top build asan_build jobs sudo sanitize_flags
 export deps_list
 
@@ -243,6 +251,7 @@ if [ $opt_build_only = no ]; then
         stage "check-${dir#test/}" "build" check_in "$build/$dir" check
     done
     stage install "build" install_staged
+    stage structure "build" structure_check
 
     if [ $opt_asan = yes ]; then
         stage asan-configure "configure" asan_configure
