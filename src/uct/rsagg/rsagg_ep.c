@@ -307,24 +307,41 @@ static void uct_rsagg_ep_pending_purge(uct_ep_h tl_ep,
     }
 }
 
+/* A cancel or an invalidate may reach the inner ep only when no other ep
+ * uses it, or when it failed anyway: on an inner connection shared with
+ * other eps it would act on their operations too (tcp's cancel completes a
+ * half-written zero-copy message and moves on, cutting it short in the
+ * stream) */
+static int uct_rsagg_ep_owns_inner(const uct_rsagg_ep_t *ep)
+{
+    return (ep->channel->refcount == 1) ||
+           (ep->channel->state == UCT_RSAGG_CHANNEL_FAILED);
+}
+
 static ucs_status_t uct_rsagg_ep_flush(uct_ep_h tl_ep, unsigned flags,
                                        uct_completion_t *comp)
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
     ucs_status_t status;
 
-    /* Requests of this ep still waiting: not flushed yet. Unless this flush
-     * is itself the ep's pending request being dispatched: what is queued
-     * then came after it. */
-    if (uct_rsagg_ep_must_wait(tl_ep) && !(flags & UCT_FLUSH_FLAG_CANCEL)) {
+    if (flags & UCT_FLUSH_FLAG_CANCEL) {
+        if (uct_rsagg_ep_owns_inner(ep)) {
+            return uct_ep_flush(ep->channel->inner, flags, comp);
+        }
+        /* Shared: this ep's operations complete as sent (UCT's cancel is
+         * a best effort), and its pending requests are the caller's to
+         * purge */
+        flags &= ~UCT_FLUSH_FLAG_CANCEL;
+    } else if (uct_rsagg_ep_must_wait(tl_ep)) {
+        /* Requests of this ep still waiting: not flushed yet. Unless this
+         * flush is itself the ep's pending request being dispatched: what
+         * is queued then came after it. */
         return UCS_ERR_NO_RESOURCE;
     }
 
-    if (!(flags & UCT_FLUSH_FLAG_CANCEL)) {
-        status = uct_rsagg_channel_flush(ep->channel, comp);
-        if (status != UCS_OK) {
-            return status;
-        }
+    status = uct_rsagg_channel_flush(ep->channel, comp);
+    if (status != UCS_OK) {
+        return status;
     }
     return uct_ep_flush(ep->channel->inner, flags, comp);
 }
@@ -377,7 +394,12 @@ uct_rsagg_ep_connect_to_ep(uct_ep_h tl_ep, const uct_device_addr_t *dev_addr,
 
 static ucs_status_t uct_rsagg_ep_invalidate(uct_ep_h tl_ep, unsigned flags)
 {
-    return uct_ep_invalidate(UCT_RSAGG_EP_INNER(tl_ep), flags);
+    uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
+
+    if (!uct_rsagg_ep_owns_inner(ep)) {
+        return UCS_ERR_UNSUPPORTED; /* It would fail the other eps too */
+    }
+    return uct_ep_invalidate(ep->channel->inner, flags);
 }
 
 
