@@ -127,6 +127,136 @@ TEST_P(uct_reliability_test, cancel_on_one_ep_leaves_its_siblings_byte_exact)
     sender().destroy_ep(ep);
 }
 
+/*
+ * After the peer failed and the error was reported, an iface flush still
+ * completes (with success or an error): nothing of the dead peer can leave
+ * any more, and UCP waits for the flush before it closes the iface.
+ */
+TEST_P(uct_reliability_test, iface_flush_completes_after_peer_failure)
+{
+    RSAGG_REQUIRE_CAP(sender(), UCT_IFACE_FLAG_ERRHANDLE_PEER_FAILURE);
+    collect_messages();
+
+    uct_ep_h ep = connect(sender(), receiver());
+    destroy_entity(receiver());
+
+    std::vector<uint8_t> msg = make_pattern(64, 1);
+    ASSERT_TRUE(wait_for([&]() {
+        (void)(sender().has_cap(UCT_IFACE_FLAG_AM_BCOPY) ?
+               send_am_bcopy(ep, TEST_AM_ID, msg) :
+               send_am_short(ep, TEST_AM_ID, msg));
+        return !sender().errors().empty();
+    }, "the error handler to report the dead peer",
+       [this]() { return sender().progress(); }));
+
+    ucs_status_t status = UCS_INPROGRESS;
+    ASSERT_TRUE(wait_for([&]() {
+        status = uct_iface_flush(sender().iface(), 0, NULL);
+        return status != UCS_INPROGRESS;
+    }, "uct_iface_flush to complete", [this]() {
+        return sender().progress();
+    }));
+    EXPECT_NE(UCS_ERR_NO_RESOURCE, status);
+}
+
+/*
+ * rsagg reports a failed inner connection to every ep that shares it, one
+ * after the other: the error handler called for one of them may destroy
+ * the others, and none is reported after it was destroyed. (tcp alone does
+ * not allow this: destroying an ep in another ep's error callback crashes
+ * it, so this runs on rsagg only, whose eps are rsagg's own objects.)
+ */
+TEST_P(uct_reliability_test, error_handler_may_destroy_the_peers_other_eps)
+{
+    static constexpr unsigned NUM_EPS = 4;
+
+    if (!res().is_rsagg()) {
+        GTEST_SKIP() << "the inner transports crash on this themselves";
+    }
+    RSAGG_REQUIRE_CAP(sender(), UCT_IFACE_FLAG_ERRHANDLE_PEER_FAILURE);
+    if (mode() != CONNECT_TO_IFACE) {
+        GTEST_SKIP() << "eps connected to eps have a connection each";
+    }
+    collect_messages();
+
+    std::vector<uct_ep_h> eps;
+    for (unsigned i = 0; i < NUM_EPS; ++i) {
+        eps.push_back(connect(sender(), receiver()));
+    }
+
+    std::vector<uct_ep_h> reported, destroyed_eps;
+    bool destroyed = false;
+    sender().set_error_callback([&](uct_ep_h ep, ucs_status_t) {
+        EXPECT_TRUE(std::find(destroyed_eps.begin(), destroyed_eps.end(),
+                              ep) == destroyed_eps.end())
+                << "error reported for destroyed ep " << ep;
+        reported.push_back(ep);
+        for (uct_ep_h e : eps) {
+            if ((e != ep) && !destroyed) {
+                sender().destroy_ep(e);
+                destroyed_eps.push_back(e);
+            }
+        }
+        destroyed = true;
+    });
+
+    destroy_entity(receiver());
+    std::vector<uint8_t> msg = make_pattern(64, 2);
+    ASSERT_TRUE(wait_for([&]() {
+        if (!destroyed) {
+            (void)(sender().has_cap(UCT_IFACE_FLAG_AM_BCOPY) ?
+                   send_am_bcopy(eps[0], TEST_AM_ID, msg) :
+                   send_am_short(eps[0], TEST_AM_ID, msg));
+        }
+        return destroyed;
+    }, "the error handler to report the dead peer",
+       [this]() { return sender().progress(); }));
+
+    /* Nothing more comes for the destroyed eps */
+    for (unsigned i = 0; i < 100; ++i) {
+        sender().progress();
+    }
+    EXPECT_EQ(1u, reported.size());
+}
+
+/*
+ * uct_iface_flush with a completion: UCS_INPROGRESS means the completion
+ * will be called (a transport may also refuse a completion, with
+ * UCS_ERR_UNSUPPORTED: tcp and shared memory do). After an aggregated put
+ * the flush waits for the receiver's acknowledgement, and nothing may be
+ * promised that never comes.
+ */
+TEST_P(uct_reliability_test, iface_flush_in_progress_calls_its_completion)
+{
+    RSAGG_REQUIRE_CAP(sender(), UCT_IFACE_FLAG_PUT_SHORT);
+
+    uct_ep_h ep = connect(sender(), receiver());
+    mapped_buffer target(receiver(), 64);
+    remote_key rkey(sender(), target);
+    std::vector<uint8_t> data = make_pattern(8, 3);
+
+    ASSERT_EQ(UCS_OK, retry([&]() {
+        return uct_ep_put_short(ep, data.data(), data.size(), target.addr(),
+                                rkey.rkey());
+    }));
+
+    test_completion comp;
+    comp.expect(1);
+    ucs_status_t status = UCS_ERR_NO_RESOURCE;
+    ASSERT_TRUE(wait_for([&]() {
+        status = uct_iface_flush(sender().iface(), 0, &comp.uct);
+        return status != UCS_ERR_NO_RESOURCE;
+    }, "uct_iface_flush to start"));
+    ASSERT_TRUE((status == UCS_OK) || (status == UCS_INPROGRESS) ||
+                (status == UCS_ERR_UNSUPPORTED)) << status_str(status);
+    if (status == UCS_INPROGRESS) {
+        wait_completion(comp, "the iface flush's completion");
+    } else if (status == UCS_ERR_UNSUPPORTED) {
+        flush_iface(sender());
+    }
+    EXPECT_EQ(data, target.read(0, data.size()));
+}
+
 RSAGG_INSTANTIATE_P2P(uct_reliability_test);
 
 

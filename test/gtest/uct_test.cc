@@ -656,6 +656,9 @@ ucs_status_t entity::error_handler(void *arg, uct_ep_h ep,
     event.ep     = ep;
     event.status = status;
     self->m_errors.push_back(event);
+    if (self->m_error_callback) {
+        self->m_error_callback(ep, status);
+    }
     return UCS_OK;
 }
 

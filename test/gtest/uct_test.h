@@ -186,6 +186,14 @@ public:
     /* Errors reported to the iface error handler, in order */
     const std::vector<error_event> &errors() const { return m_errors; }
 
+    /* Called from the iface error handler after the error is recorded (it
+     * may destroy endpoints) */
+    void set_error_callback(
+            const std::function<void(uct_ep_h, ucs_status_t)> &cb)
+    {
+        m_error_callback = cb;
+    }
+
 private:
     static ucs_status_t am_trampoline(void *arg, void *data, size_t length,
                                       unsigned flags);
@@ -204,6 +212,7 @@ private:
     uct_iface_attr_t        m_iface_attr;
     std::vector<uct_ep_h>   m_eps;
     std::vector<error_event> m_errors;
+    std::function<void(uct_ep_h, ucs_status_t)> m_error_callback;
     std::map<uint8_t, std::unique_ptr<am_handler_t> > m_am_handlers;
 };
 

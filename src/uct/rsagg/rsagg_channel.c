@@ -637,12 +637,25 @@ uct_rsagg_channel_t *uct_rsagg_channel_find(uct_rsagg_iface_t *iface,
     return NULL;
 }
 
+static uct_rsagg_ep_t *
+uct_rsagg_channel_unreported_ep(uct_rsagg_channel_t *channel)
+{
+    uct_rsagg_ep_t *ep;
+
+    ucs_list_for_each(ep, &channel->eps, list) {
+        if (!ep->error_reported) {
+            return ep;
+        }
+    }
+    return NULL;
+}
+
 ucs_status_t uct_rsagg_channel_inner_failed(void *arg, uct_ep_h inner_ep,
                                             ucs_status_t status)
 {
     uct_rsagg_iface_t *iface = arg;
     uct_rsagg_channel_t *channel;
-    uct_rsagg_ep_t *ep, *tmp;
+    uct_rsagg_ep_t *ep;
     ucs_status_t ret;
 
     channel = uct_rsagg_channel_find_inner(iface, inner_ep);
@@ -657,10 +670,14 @@ ucs_status_t uct_rsagg_channel_inner_failed(void *arg, uct_ep_h inner_ep,
               ucs_status_string(status));
     uct_rsagg_channel_fail(channel, status);
 
-    /* Every rsagg ep of the channel lost its peer. The user's handler may
-     * destroy the ep, so iterate safely. */
+    /* Every rsagg ep of the channel lost its peer, and is told once. The
+     * user's handler may destroy any of them (and with the last one the
+     * channel, which the reference held here keeps), so the list is looked
+     * at afresh after each call. */
     ret = UCS_OK;
-    ucs_list_for_each_safe(ep, tmp, &channel->eps, list) {
+    ++channel->refcount;
+    while ((ep = uct_rsagg_channel_unreported_ep(channel)) != NULL) {
+        ep->error_reported = 1;
         if (uct_iface_handle_ep_err(&iface->super.super, &ep->super.super,
                                     status) != UCS_OK) {
             ret = status;

@@ -148,17 +148,18 @@ uct_rsagg_channel_has_batches(const uct_rsagg_channel_t *channel)
            !ucs_queue_is_empty(&channel->queued);
 }
 
-/* Nothing of the channel is left to flush: no error, no batch open or
- * queued, every put acknowledged and no request pending
- * (uct_rsagg_channel_flush would return UCS_OK and do nothing) */
+/* Nothing of the channel is left to flush: no batch open or queued, every
+ * put acknowledged and no request pending (uct_rsagg_channel_flush would
+ * return UCS_OK and do nothing); or it failed, and nothing of it will ever
+ * leave (its flushes completed with the error) */
 static UCS_F_ALWAYS_INLINE int
 uct_rsagg_channel_is_flushed(uct_rsagg_channel_t *channel)
 {
-    return (channel->state != UCT_RSAGG_CHANNEL_FAILED) &&
-           !channel->puts_unflushed &&
+    return (channel->state == UCT_RSAGG_CHANNEL_FAILED) ||
+           (!channel->puts_unflushed &&
            (channel->flush_ack_sn == channel->flush_req_sn) &&
            ucs_list_is_empty(&channel->pending_eps) &&
-           (channel->open == NULL) && ucs_queue_is_empty(&channel->queued);
+           (channel->open == NULL) && ucs_queue_is_empty(&channel->queued));
 }
 
 /* Whatever makes a channel not flushed (a batch opened or queued, a request

@@ -34,6 +34,7 @@ UCS_CLASS_INIT_FUNC(uct_rsagg_ep_t, const uct_ep_params_t *params)
 
     ucs_queue_head_init(&self->pending_q);
     ucs_list_head_init(&self->pending_list);
+    self->error_reported = 0;
 
     status = uct_rsagg_channel_get(iface, params, &self->channel);
     if (status != UCS_OK) {

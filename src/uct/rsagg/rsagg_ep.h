@@ -18,6 +18,7 @@ struct uct_rsagg_ep {
     ucs_list_link_t            pending_list; /* In channel->pending_eps */
     ucs_queue_head_t           pending_q;
     uint32_t                   id;           /* Within the channel */
+    int                        error_reported; /* The peer's failure */
 };
 
 

@@ -135,7 +135,9 @@ static ucs_status_t uct_rsagg_iface_flush(uct_iface_h tl_iface, unsigned flags,
         }
     }
     if (status != UCS_OK) {
-        return status;
+        /* Nothing will call a completion for what waits here (a put
+         * acknowledgement, a pending request): the caller asks again */
+        return (comp == NULL) ? status : UCS_ERR_NO_RESOURCE;
     }
     return uct_iface_flush(iface->inner, flags, comp);
 }
