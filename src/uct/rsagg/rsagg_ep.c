@@ -141,6 +141,15 @@ static ucs_status_t uct_rsagg_ep_put_short_agg(uct_ep_h tl_ep,
 {
     uct_rsagg_ep_t *ep = ucs_derived_of(tl_ep, uct_rsagg_ep_t);
 
+    if (ucs_unlikely(length == 0)) {
+        return UCS_OK;
+    }
+    UCT_CHECK_PARAM(length <= ep->channel->iface->config.small_max,
+                    "put_short of %u bytes (max %zu)", length,
+                    ep->channel->iface->config.small_max);
+    UCT_CHECK_PARAM((rkey != 0) && (rkey != UCT_INVALID_RKEY),
+                    "put_short with an invalid rkey");
+
     return uct_rsagg_send_put_short(ep->channel, ep->id, buffer, length,
                                     remote_addr, rkey);
 }

@@ -387,6 +387,25 @@ uct_rsagg_iface_resource(uct_rsagg_md_t *md, const uct_iface_params_t *params,
         return UCS_ERR_UNSUPPORTED;
     }
 
+    /* Alignment applies to messages that reach the user in an inner
+     * descriptor (those sent alone), as the inner transport honours it;
+     * one that no transport could honour is refused here, whatever the
+     * inner transport would say */
+    if (params->field_mask & UCT_IFACE_PARAM_FIELD_AM_ALIGNMENT) {
+        UCT_CHECK_PARAM(ucs_is_pow2(params->am_alignment),
+                        "am_alignment %zu is not a power of 2",
+                        params->am_alignment);
+        UCT_CHECK_PARAM(!(params->field_mask &
+                          UCT_IFACE_PARAM_FIELD_AM_ALIGN_OFFSET) ||
+                        (params->am_align_offset < params->am_alignment),
+                        "am_align_offset %zu is not below am_alignment %zu",
+                        params->am_align_offset, params->am_alignment);
+    } else {
+        UCT_CHECK_PARAM(!(params->field_mask &
+                          UCT_IFACE_PARAM_FIELD_AM_ALIGN_OFFSET),
+                        "am_align_offset without am_alignment");
+    }
+
     *resource_p = uct_rsagg_md_find_resource(md,
                                              params->mode.device.dev_name);
     if (*resource_p == NULL) {

@@ -105,8 +105,8 @@ int uct_rsagg_component_rkey_is_inner(const char *component_name);
 static UCS_F_ALWAYS_INLINE uct_rkey_t
 uct_rsagg_rkey_inner(int rkey_is_inner, uct_rkey_t rkey)
 {
-    return (rkey_is_inner || (rkey == UCT_INVALID_RKEY)) ? rkey :
-           ((uct_rsagg_rkey_t*)rkey)->inner;
+    return (rkey_is_inner || (rkey == UCT_INVALID_RKEY) || (rkey == 0)) ?
+           rkey : ((uct_rsagg_rkey_t*)rkey)->inner;
 }
 
 
