@@ -379,4 +379,56 @@ INSTANTIATE_TEST_SUITE_P(uct, rsagg_iface_params_test,
                          resource_param_name);
 
 
+/*
+ * A batched message waits a bounded time (UCX_RSAGG_MAX_DELAY), even when
+ * its sender keeps appending to the batch between progress calls, so that
+ * the batch keeps growing and would otherwise stay open until full.
+ */
+class rsagg_delay_test : public uct_p2p_test {
+protected:
+    rsagg_delay_test() : m_delay("UCX_RSAGG_MAX_DELAY", "1ms") {}
+
+private:
+    scoped_env m_delay;
+};
+
+TEST_P(rsagg_delay_test, batch_age_is_bounded_while_its_sender_appends)
+{
+    static constexpr unsigned ROUNDS = 40;
+
+    if (!res().is_rsagg()) {
+        GTEST_SKIP() << "only rsagg batches";
+    }
+    RSAGG_REQUIRE_CAP(sender(), UCT_IFACE_FLAG_AM_SHORT);
+
+    size_t received = 0;
+    receiver().set_am_handler(TEST_AM_ID, [&](void*, size_t, unsigned) {
+        ++received;
+        return UCS_OK;
+    });
+    uct_ep_h ep = connect(sender(), receiver());
+
+    /* Two messages per round, one progress per round, 2 ms apart */
+    std::vector<uint8_t> msg = make_pattern(8, 6);
+    for (unsigned round = 0; round < ROUNDS; ++round) {
+        for (unsigned i = 0; i < 2; ++i) {
+            ASSERT_EQ(UCS_OK, retry([&]() {
+                return send_am_short(ep, TEST_AM_ID, msg);
+            }));
+        }
+        sender().progress();
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        for (unsigned i = 0; i < 10; ++i) {
+            receiver().progress();
+        }
+    }
+
+    /* Every batch but the last few left within its bound */
+    EXPECT_GE(received, 2 * (ROUNDS - 4))
+            << "messages received in " << ROUNDS << " rounds of 2";
+}
+
+RSAGG_INSTANTIATE_P2P(rsagg_delay_test);
+
 } // namespace rsagg_test

@@ -119,7 +119,8 @@ ucs_status_t uct_rsagg_batch_open(uct_rsagg_channel_t *channel)
     }
     ucs_assert(status == UCS_OK); /* max_batch >= 256 */
 
-    channel->open = batch;
+    channel->open      = batch;
+    channel->open_time = ucs_get_time();
     uct_rsagg_channel_mark_unflushed(channel);
     return UCS_OK;
 }

@@ -471,10 +471,14 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
     unsigned count = 0;
 
     /* A batch that grew since the last progress stays open one more round:
-     * its sender is still sending. One that did not grow leaves now. */
+     * its sender is still sending, unless it is older than the bound. One
+     * that did not grow leaves now. */
     if (channel->active) {
         channel->active = 0;
-        return 0;
+        if ((ucs_get_time() - channel->open_time) <
+            channel->iface->config.max_delay) {
+            return 0;
+        }
     }
 
     ucs_list_del(&channel->dispatch);
@@ -683,5 +687,6 @@ ucs_status_t uct_rsagg_channel_inner_failed(void *arg, uct_ep_h inner_ep,
             ret = status;
         }
     }
+    uct_rsagg_channel_put(channel);
     return ret;
 }

@@ -77,6 +77,7 @@ struct uct_rsagg_channel {
     uint32_t                   seq;
     uint32_t                   direct_epoch; /* Progress epoch of the last
                                                 message sent alone */
+    ucs_time_t                 open_time;    /* When the open batch opened */
     uint8_t                    active;       /* Appended since progress */
     uint8_t                    burst;        /* Last batch had several */
     uint8_t                    bcopy_large;  /* Last am_bcopy was too large

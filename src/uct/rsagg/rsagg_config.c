@@ -115,6 +115,17 @@ ucs_config_field_t uct_rsagg_iface_config_table[] = {
      ucs_offsetof(uct_rsagg_iface_config_t, hold_timeout),
      UCS_CONFIG_TYPE_TIME_UNITS},
 
+    {"MAX_DELAY", "100us",
+     "Longest time a batch stays open while its sender keeps adding to it.\n"
+     "A batch that did not grow since the last progress leaves at once; one\n"
+     "that grows (a sender that sends several messages between progress\n"
+     "calls) leaves at the first progress after this delay, or when full.\n"
+     "Shorter: a lower bound on the delay of the first message of a batch,\n"
+     "and fewer messages per transfer for such senders. \"inf\": a growing\n"
+     "batch leaves only when full (or on flush, fence, timeout).",
+     ucs_offsetof(uct_rsagg_iface_config_t, max_delay),
+     UCS_CONFIG_TYPE_TIME_UNITS},
+
     {"SUMMARY", "n",
      "Print the interface's aggregation counters when it is closed.",
      ucs_offsetof(uct_rsagg_iface_config_t, summary), UCS_CONFIG_TYPE_BOOL},

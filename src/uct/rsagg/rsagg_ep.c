@@ -132,7 +132,9 @@ static ucs_status_t uct_rsagg_ep_am_zcopy(uct_ep_h tl_ep, uint8_t id,
                                    comp);
 }
 
-/* Puts rsagg applies at the receiver itself (UCX_RSAGG_PUT_AGGREGATE) */
+/* Puts rsagg applies at the receiver itself (UCX_RSAGG_PUT_AGGREGATE). A
+ * record has the room of half a batch (max_short), and names the region of
+ * an rkey rsagg unpacked; an empty put touches nothing and needs neither. */
 static ucs_status_t uct_rsagg_ep_put_short_agg(uct_ep_h tl_ep,
                                                const void *buffer,
                                                unsigned length,

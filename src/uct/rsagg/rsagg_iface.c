@@ -260,6 +260,7 @@ static void uct_rsagg_iface_init_state(uct_rsagg_iface_t *self,
     self->config.max_batch    = config->max_batch;
     self->config.buffer       = config->buffer;
     self->config.zcopy_thresh = config->zcopy_thresh;
+    self->config.max_delay    = config->max_delay;
     self->config.summary      = config->summary;
     ucs_strncpy_zero(self->inner_tl, resource->tl_name,
                      sizeof(self->inner_tl));

@@ -52,6 +52,7 @@ typedef struct uct_rsagg_iface_config {
     int                        summary;
     int                        put_aggregate;   /* ucs_ternary_auto_value_t */
     ucs_time_t                 hold_timeout;
+    ucs_time_t                 max_delay;
     size_t                     ring_size;
     size_t                     auto_thresh;
 } uct_rsagg_iface_config_t;
@@ -166,6 +167,8 @@ struct uct_rsagg_iface {
         size_t                 small_max;    /* Largest message batched */
         size_t                 buffer;
         size_t                 zcopy_thresh;
+        ucs_time_t             max_delay;    /* Oldest age of an open batch
+                                                that keeps growing */
         int                    summary;
     } config;
 };
