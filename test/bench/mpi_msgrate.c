@@ -17,7 +17,7 @@
  * '#' are comments.
  */
 
-#include "bench_median.h"
+#include "bench_window.h"
 #include "mpi_util.h"
 
 
@@ -40,8 +40,9 @@ typedef struct {
 
 
 /* Run the given number of windows; returns the slowest rank's time */
-static double run_windows(rate_test_t *b, size_t size, long windows)
+static double run_windows(void *arg, size_t size, long windows)
 {
+    rate_test_t *b = arg;
     double start, elapsed, max_elapsed;
     long w, i;
 
@@ -74,11 +75,16 @@ static double run_windows(rate_test_t *b, size_t size, long windows)
 
 static void measure(rate_test_t *b, size_t size)
 {
-    mpi_test_t *t = &b->t;
-    long windows  = 1;
-    double rates[b->repeat];
-    double elapsed, rate;
-    long i, r;
+    mpi_test_t *t            = &b->t;
+    bench_window_loop_t loop = {
+        .run        = run_windows,
+        .arg        = b,
+        .min_time   = b->min_time,
+        .repeat     = b->repeat,
+        .per_window = (t->size / 2) * b->window
+    };
+    bench_window_result_t result;
+    long i;
 
     if (b->is_sender) {
         for (i = 0; i < b->window; ++i) {
@@ -88,25 +94,7 @@ static void measure(rate_test_t *b, size_t size)
         memset(b->buf, 0, b->window * size);
     }
 
-    /* Warm up (connections, registration caches), then grow the number of
-     * windows until one run takes a tenth of the target time */
-    run_windows(b, size, 4);
-    for (;;) {
-        elapsed = run_windows(b, size, windows);
-        if ((elapsed >= b->min_time / 10) || (windows >= (1L << 40))) {
-            break;
-        }
-        windows *= (elapsed > 0) ? 2 + (long)(b->min_time / 10 / elapsed) :
-                                   16;
-    }
-
-    /* Every rank computed the same elapsed (a MAX reduction): same count */
-    windows = (long)(windows * (b->min_time / elapsed)) + 1;
-    for (r = 0; r < b->repeat; ++r) {
-        elapsed  = run_windows(b, size, windows);
-        rates[r] = (t->size / 2) * windows * b->window / elapsed;
-    }
-    rate = bench_median(rates, b->repeat);
+    bench_window_measure(&loop, size, &result);
 
     if (!b->is_sender) {
         for (i = 0; i < b->window; ++i) {
@@ -116,9 +104,7 @@ static void measure(rate_test_t *b, size_t size)
     }
 
     if (t->rank == 0) {
-        printf("%8zu %14.0f %10.2f %10ld %14.0f %14.0f\n", size, rate,
-               rate * size / 1e6, windows, rates[0], rates[b->repeat - 1]);
-        fflush(stdout);
+        bench_window_print(size, &result);
     }
 }
 
@@ -159,9 +145,7 @@ int main(int argc, char **argv)
         printf("# %s: %d ranks (%d pairs), window %ld, median of %ld "
                "measurements of >= %.2f s per size\n", t->program, t->size,
                t->size / 2, b.window, b.repeat, b.min_time);
-        printf("# %6s %14s %10s %10s %14s %14s\n", "size", "msgs/s", "MB/s",
-               "windows", "min msgs/s", "max msgs/s");
-        fflush(stdout);
+        bench_window_print_columns("msgs");
     }
 
     for (size = b.min_size; size <= (size_t)b.max_size;

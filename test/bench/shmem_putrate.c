@@ -18,7 +18,7 @@
  * '#' are comments.
  */
 
-#include "bench_median.h"
+#include "bench_window.h"
 #include "shmem_util.h"
 
 #include <errno.h>
@@ -52,8 +52,10 @@ static double shm_pwrk[SHMEM_REDUCE_MIN_WRKDATA_SIZE];
 static long   shm_psync[SHMEM_REDUCE_SYNC_SIZE];
 
 
-static double run_windows(putrate_test_t *b, size_t size, long windows)
+/* Run the given number of windows; returns the slowest origin's time */
+static double run_windows(void *arg, size_t size, long windows)
 {
+    putrate_test_t *b = arg;
     double start;
     long w, i;
 
@@ -96,11 +98,16 @@ static double run_windows(putrate_test_t *b, size_t size, long windows)
 
 static void measure(putrate_test_t *b, size_t size)
 {
-    shm_test_t *t = &b->t;
-    long windows  = 1;
-    double rates[b->repeat];
-    double elapsed, rate;
-    long i, r;
+    shm_test_t *t            = &b->t;
+    bench_window_loop_t loop = {
+        .run        = run_windows,
+        .arg        = b,
+        .min_time   = b->min_time,
+        .repeat     = b->repeat,
+        .per_window = (t->npes / 2) * b->window
+    };
+    bench_window_result_t result;
+    long i;
 
     if (b->is_origin) {
         for (i = 0; i < b->window; ++i) {
@@ -109,22 +116,7 @@ static void measure(putrate_test_t *b, size_t size)
     }
     memset(b->dst, 0, b->window * size);
 
-    run_windows(b, size, 4);
-    for (;;) {
-        elapsed = run_windows(b, size, windows);
-        if ((elapsed >= b->min_time / 10) || (windows >= (1L << 40))) {
-            break;
-        }
-        windows *= (elapsed > 0) ? 2 + (long)(b->min_time / 10 / elapsed) :
-                                   16;
-    }
-
-    windows = (long)(windows * (b->min_time / elapsed)) + 1;
-    for (r = 0; r < b->repeat; ++r) {
-        elapsed  = run_windows(b, size, windows);
-        rates[r] = (t->npes / 2) * windows * b->window / elapsed;
-    }
-    rate = bench_median(rates, b->repeat);
+    bench_window_measure(&loop, size, &result);
 
     if (!b->is_origin) {
         for (i = 0; i < b->window; ++i) {
@@ -134,9 +126,7 @@ static void measure(putrate_test_t *b, size_t size)
     }
 
     if (t->me == 0) {
-        printf("%8zu %14.0f %10.2f %10ld %14.0f %14.0f\n", size, rate,
-               rate * size / 1e6, windows, rates[0], rates[b->repeat - 1]);
-        fflush(stdout);
+        bench_window_print(size, &result);
     }
 }
 
@@ -266,9 +256,7 @@ int main(int argc, char **argv)
                "median of %ld measurements of >= %.2f s per size\n",
                t->program, op_names[b.op], t->npes, t->npes / 2, b.window,
                b.repeat, b.min_time);
-        printf("# %6s %14s %10s %10s %14s %14s\n", "size", "puts/s", "MB/s",
-               "windows", "min puts/s", "max puts/s");
-        fflush(stdout);
+        bench_window_print_columns("puts");
     }
 
     for (size = b.min_size; size <= (size_t)b.max_size; size *= 2) {
