@@ -497,8 +497,10 @@ unsigned uct_rsagg_channel_progress(uct_rsagg_channel_t *channel)
         count += (uct_rsagg_channel_flush_batches(channel) == UCS_OK);
     }
 
-    if ((channel->state == UCT_RSAGG_CHANNEL_CLOSING) &&
-        !uct_rsagg_channel_has_batches(channel)) {
+    if (((channel->state == UCT_RSAGG_CHANNEL_CLOSING) &&
+         !uct_rsagg_channel_has_batches(channel)) ||
+        ((channel->state == UCT_RSAGG_CHANNEL_FAILED) &&
+         (channel->refcount == 0))) {
         uct_rsagg_channel_destroy(channel);
         return count;
     }
@@ -673,6 +675,11 @@ ucs_status_t uct_rsagg_channel_inner_failed(void *arg, uct_ep_h inner_ep,
     ucs_debug("rsagg iface %p: channel %p failed: %s", iface, channel,
               ucs_status_string(status));
     uct_rsagg_channel_fail(channel, status);
+    if (channel->refcount == 0) {
+        /* No ep left to tell: a closing channel, or one being destroyed
+         * (its CLOSE can fail the inner ep inside the send) */
+        return UCS_OK;
+    }
 
     /* Every rsagg ep of the channel lost its peer, and is told once. The
      * user's handler may destroy any of them (and with the last one the

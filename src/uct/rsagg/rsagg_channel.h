@@ -16,8 +16,8 @@
  *   OPEN, CLOSING -> FAILED  the inner ep failed (channel_fail); no new ep
  *                       joins it, flushes complete with the error
  * A channel is destroyed when its last ep goes (OPEN with nothing to send,
- * or FAILED), when a CLOSING one has sent its batches (progress), or when
- * the iface closes.
+ * or FAILED), at the next progress when a CLOSING one has sent its batches
+ * or failed, or when the iface closes.
  */
 
 #ifndef UCT_RSAGG_CHANNEL_H_
