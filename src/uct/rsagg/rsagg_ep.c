@@ -190,7 +190,12 @@ static ucs_status_t uct_rsagg_ep_put_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                            uct_rkey_t rkey,
                                            uct_completion_t *comp)
 {
-    return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
+    uct_iov_t *inner_iov = ucs_alloca(iovcnt * sizeof(*inner_iov));
+
+    uct_rsagg_md_iov_inner(iov, iovcnt, inner_iov);
+    ucs_assert(uct_rsagg_md_iov_is_inner(
+            uct_rsagg_iface_md(uct_rsagg_ep_iface(tl_ep)), inner_iov, iovcnt));
+    return uct_ep_put_zcopy(UCT_RSAGG_EP_INNER(tl_ep), inner_iov, iovcnt,
                             remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 
@@ -219,7 +224,12 @@ static ucs_status_t uct_rsagg_ep_get_zcopy(uct_ep_h tl_ep, const uct_iov_t *iov,
                                            uct_rkey_t rkey,
                                            uct_completion_t *comp)
 {
-    return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), iov, iovcnt,
+    uct_iov_t *inner_iov = ucs_alloca(iovcnt * sizeof(*inner_iov));
+
+    uct_rsagg_md_iov_inner(iov, iovcnt, inner_iov);
+    ucs_assert(uct_rsagg_md_iov_is_inner(
+            uct_rsagg_iface_md(uct_rsagg_ep_iface(tl_ep)), inner_iov, iovcnt));
+    return uct_ep_get_zcopy(UCT_RSAGG_EP_INNER(tl_ep), inner_iov, iovcnt,
                             remote_addr, UCT_RSAGG_EP_RKEY(tl_ep, rkey), comp);
 }
 

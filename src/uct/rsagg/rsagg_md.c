@@ -339,6 +339,7 @@ static void uct_rsagg_md_close(uct_md_h tl_md)
                  md->inner_name, kh_size(&md->regions));
     }
     kh_destroy_inplace(uct_rsagg_regions, &md->regions);
+    kh_destroy_inplace(uct_rsagg_memhs, &md->memhs);
     uct_md_close(md->inner);
     ucs_free(md->resources);
     ucs_free(md);
@@ -395,6 +396,9 @@ static ucs_status_t uct_rsagg_md_memh_new(uct_rsagg_md_t *md, void *address,
     }
 
     kh_val(&md->regions, iter) = memh;
+#if UCS_ENABLE_ASSERT
+    kh_put(uct_rsagg_memhs, &md->memhs, (uintptr_t)memh, &ret);
+#endif
     *memh_p                    = memh;
     return UCS_OK;
 }
@@ -406,6 +410,12 @@ static void uct_rsagg_md_memh_delete(uct_rsagg_md_t *md,
 
     ucs_assert(iter != kh_end(&md->regions));
     kh_del(uct_rsagg_regions, &md->regions, iter);
+#if UCS_ENABLE_ASSERT
+    iter = kh_get(uct_rsagg_memhs, &md->memhs, (uintptr_t)memh);
+    if (iter != kh_end(&md->memhs)) {
+        kh_del(uct_rsagg_memhs, &md->memhs, iter);
+    }
+#endif
     ucs_free(memh);
 }
 
@@ -595,6 +605,7 @@ static ucs_status_t uct_rsagg_md_open(uct_component_t *component,
     md->super.component = &uct_rsagg_component;
     md->inner_component = ctx.component;
     kh_init_inplace(uct_rsagg_regions, &md->regions);
+    kh_init_inplace(uct_rsagg_memhs, &md->memhs);
     ucs_strncpy_zero(md->inner_name, ctx.md_name, sizeof(md->inner_name));
 
     status = uct_rsagg_md_open_inner(ctx.component, ctx.md_name, &md->inner);
@@ -620,6 +631,7 @@ err_close:
     uct_md_close(md->inner);
 err_free:
     kh_destroy_inplace(uct_rsagg_regions, &md->regions);
+    kh_destroy_inplace(uct_rsagg_memhs, &md->memhs);
     ucs_free(md);
     return status;
 }
@@ -672,4 +684,31 @@ uct_component_t uct_rsagg_component = {
                           ucs_empty_function
 };
 
+void uct_rsagg_md_iov_inner(const uct_iov_t *iov, size_t iovcnt,
+                            uct_iov_t *inner_iov)
+{
+    size_t i;
 
+    for (i = 0; i < iovcnt; ++i) {
+        inner_iov[i] = iov[i];
+        if (iov[i].memh != UCT_MEM_HANDLE_NULL) {
+            inner_iov[i].memh = ((uct_rsagg_memh_t*)iov[i].memh)->inner;
+        }
+    }
+}
+
+int uct_rsagg_md_iov_is_inner(uct_rsagg_md_t *md, const uct_iov_t *iov,
+                              size_t iovcnt)
+{
+#if UCS_ENABLE_ASSERT
+    size_t i;
+
+    for (i = 0; i < iovcnt; ++i) {
+        if (kh_get(uct_rsagg_memhs, &md->memhs, (uintptr_t)iov[i].memh) !=
+            kh_end(&md->memhs)) {
+            return 0;
+        }
+    }
+#endif
+    return 1;
+}

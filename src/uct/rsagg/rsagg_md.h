@@ -43,6 +43,9 @@ typedef struct uct_rsagg_memh uct_rsagg_memh_t;
 /* Registered regions by id: a put arriving from a peer names its region */
 KHASH_MAP_INIT_INT(uct_rsagg_regions, uct_rsagg_memh_t*);
 
+/* Every memory handle of ours, kept in assertion builds only */
+KHASH_SET_INIT_INT64(uct_rsagg_memhs);
+
 
 typedef struct uct_rsagg_md {
     uct_md_t                   super;
@@ -54,6 +57,9 @@ typedef struct uct_rsagg_md {
     unsigned                   num_resources;
     uint32_t                   next_region_id;
     khash_t(uct_rsagg_regions) regions;      /* Registered regions (puts) */
+    khash_t(uct_rsagg_memhs)   memhs;        /* Ours (assertion builds):
+                                                none may reach the inner
+                                                transport */
 } uct_rsagg_md_t;
 
 
@@ -116,6 +122,18 @@ uct_rsagg_md_find_resource(uct_rsagg_md_t *md, const char *dev_name);
 /* Region lookup for a put arriving from a peer: NULL when not registered */
 const uct_rsagg_memh_t *
 uct_rsagg_md_find_region(uct_rsagg_md_t *md, uint32_t region_id);
+
+/* The iov as the inner transport takes it: each memory handle of ours
+ * replaced by its inner handle (tcp and shared memory ignore handles, so a
+ * missing translation shows only on RDMA, or in the check below) */
+void uct_rsagg_md_iov_inner(const uct_iov_t *iov, size_t iovcnt,
+                            uct_iov_t *inner_iov);
+
+/* Assertion builds: whether no memory handle of the iov is one of ours, so
+ * that an iov handed to the inner transport untranslated fails at once,
+ * over any transport. Always 1 without assertions. */
+int uct_rsagg_md_iov_is_inner(uct_rsagg_md_t *md, const uct_iov_t *iov,
+                              size_t iovcnt);
 
 
 /* Remote keys (rsagg_rkey.c): the MD's mkey_pack and the component's rkey

@@ -280,6 +280,30 @@ static int uct_rsagg_send_zcopy_length(uct_rsagg_iface_t *iface,
                              iface->config.small_max);
 }
 
+/* A zero-copy message sent alone: the inner transport's own, from the
+ * caller's buffers, with the inner memory handles of rsagg's */
+static ucs_status_t
+uct_rsagg_send_zcopy_alone(uct_rsagg_channel_t *channel, uint8_t id,
+                           const void *header, unsigned header_length,
+                           const uct_iov_t *iov, size_t iovcnt,
+                           unsigned flags, uct_completion_t *comp)
+{
+    uct_iov_t *inner_iov = ucs_alloca(iovcnt * sizeof(*inner_iov));
+    ucs_status_t status;
+
+    uct_rsagg_md_iov_inner(iov, iovcnt, inner_iov);
+    ucs_assert(uct_rsagg_md_iov_is_inner(uct_rsagg_iface_md(channel->iface),
+                                         inner_iov, iovcnt));
+    status = uct_ep_am_zcopy(channel->inner, id, header, header_length,
+                             inner_iov, iovcnt, flags, comp);
+    if (!UCS_STATUS_IS_ERR(status)) {
+        uct_rsagg_channel_sent_direct(channel,
+                                      header_length +
+                                      uct_iov_total_length(iov, iovcnt));
+    }
+    return status;
+}
+
 /* A small zero-copy message is copied into the batch like a bcopy one, and
  * is then complete (UCS_OK, the completion is not called); a larger one, or
  * one on an idle channel, goes out as the inner transport's zero-copy, after
@@ -300,14 +324,8 @@ ucs_status_t uct_rsagg_send_am_zcopy(uct_rsagg_channel_t *channel,
         !uct_rsagg_send_zcopy_length(iface, header_length, iov, iovcnt,
                                      &length)) {
         UCT_RSAGG_CHANNEL_ORDER(channel);
-        status = uct_ep_am_zcopy(channel->inner, id, header, header_length,
-                                 iov, iovcnt, flags, comp);
-        if (!UCS_STATUS_IS_ERR(status)) {
-            uct_rsagg_channel_sent_direct(channel,
-                                          header_length +
-                                          uct_iov_total_length(iov, iovcnt));
-        }
-        return status;
+        return uct_rsagg_send_zcopy_alone(channel, id, header, header_length,
+                                          iov, iovcnt, flags, comp);
     }
 
     status = uct_rsagg_send_reserve_bcopy(channel, ep_id, length, 0);
