@@ -52,7 +52,8 @@ deps_list="
     googletest libgtest-dev
     openmpi-bin libopenmpi-dev
     clang libclang-rt-14-dev
-    iproute2 procps"
+    iproute2 procps
+    gnuplot-nox"
 
 sudo=
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then
