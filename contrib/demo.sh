@@ -131,7 +131,10 @@ perftest() {
         rc=1
     fi
 
-    line=$(grep -E '^[0-9]+(,[0-9.]+){7}$' "$log" | tail -n 1)
+    # The averages of the last report interval (avg_lat, avg_bw, avg_mr)
+    # may be "-nan" on a busy machine; the demo uses the others
+    line=$(grep -E '^[0-9]+,[0-9.]+(,(-?nan|[0-9.]+),[0-9.]+){3}$' "$log" |
+           tail -n 1)
     if [ $rc != 0 ] && [ -n "$tl" ] &&
        reason=$(gap_reason "$log" "$tl" "$dev" "${wrapper[@]}"); then
         echo "$reason" > "$log.na"
