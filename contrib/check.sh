@@ -52,7 +52,8 @@ deps_list="
     googletest libgtest-dev
     openmpi-bin libopenmpi-dev
     clang libclang-rt-14-dev
-    iproute2 procps python3"
+    iproute2 procps python3
+    gnuplot-nox"
 
 sudo=
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then
@@ -280,6 +281,10 @@ if [ $opt_build_only = no ]; then
     # COMMAND is a program or a function exported above; it is run with a
     # time limit and counts as one stage in the summary.
     # ------------------------------------------------------------------------
+
+    # README.md's blocks marked runnable, as pasted from the repository root
+    # (ucx_info listing, UCT and UCP perftest, a 2-rank MPI run)
+    stage readme "build" bash "$top/contrib/readme-check.sh"
 fi
 
 note "finished in $((SECONDS - start_all))s"

@@ -38,7 +38,7 @@
 #define BENCH_EP_SHIFT       48
 #define BENCH_SEQ_MASK       ((UINT64_C(1) << BENCH_EP_SHIFT) - 1)
 #define BENCH_MAX_EPS        4096
-#define BENCH_MAX_SIZE       4096
+#define BENCH_MAX_SIZE       8192
 #define BENCH_MAX_LIST       16
 #define BENCH_ADDR_MAX       512
 #define BENCH_REASON_MAX     200

@@ -17,11 +17,11 @@
 #include "rsagg_progress.h"
 #include "rsagg_ring_rx.h"
 #include "rsagg_rx.h"
+#include "rsagg_summary.h"
 
 #include <ucs/debug/log.h>
 #include <ucs/debug/memtrack_int.h>
 #include <ucs/sys/string.h>
-#include <stdio.h>
 #include <string.h>
 
 
@@ -531,19 +531,7 @@ UCS_CLASS_CLEANUP_FUNC(uct_rsagg_iface_t)
 
     if (self->config.summary) {
         uct_rsagg_iface_read_counters(self, &counters);
-        fprintf(stderr, "[rsagg] %s: %lu messages (%lu bytes), %lu direct, %lu "
-                "transfers (%lu inner bytes), rx %lu messages in %lu "
-                "transfers, %lu malformed, %lu rejected puts, %lu channels, "
-                "%lu hold timeouts, %lu ring transfers (rx %lu), %lu credit "
-                "stalls\n",
-                self->inner_tl, counters.msgs, counters.bytes,
-                counters.direct, counters.transfers,
-                counters.inner_bytes, counters.rx_msgs,
-                counters.rx_transfers, counters.malformed,
-                counters.rejected_puts, counters.channels,
-                counters.timeouts, counters.ring_transfers,
-                counters.rx_ring_transfers,
-                counters.credit_stalls);
+        uct_rsagg_summary_print(self->inner_tl, &counters);
     }
 
     uct_rsagg_peer_cleanup(self);
