@@ -683,32 +683,3 @@ uct_component_t uct_rsagg_component = {
     .md_vfs_init        = (uct_component_md_vfs_init_func_t)
                           ucs_empty_function
 };
-
-void uct_rsagg_md_iov_inner(const uct_iov_t *iov, size_t iovcnt,
-                            uct_iov_t *inner_iov)
-{
-    size_t i;
-
-    for (i = 0; i < iovcnt; ++i) {
-        inner_iov[i] = iov[i];
-        if (iov[i].memh != UCT_MEM_HANDLE_NULL) {
-            inner_iov[i].memh = ((uct_rsagg_memh_t*)iov[i].memh)->inner;
-        }
-    }
-}
-
-int uct_rsagg_md_iov_is_inner(uct_rsagg_md_t *md, const uct_iov_t *iov,
-                              size_t iovcnt)
-{
-#if UCS_ENABLE_ASSERT
-    size_t i;
-
-    for (i = 0; i < iovcnt; ++i) {
-        if (kh_get(uct_rsagg_memhs, &md->memhs, (uintptr_t)iov[i].memh) !=
-            kh_end(&md->memhs)) {
-            return 0;
-        }
-    }
-#endif
-    return 1;
-}

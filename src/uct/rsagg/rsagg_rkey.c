@@ -1,8 +1,10 @@
 /**
- * rsagg remote keys: a packed rsagg rkey is a header (format version, region
- * id and bounds, inner component name) followed by the inner MD's packed
- * rkey. Unpacking finds the inner component by name, so that a peer's rkey
- * of any loaded inner transport is understood.
+ * rsagg remote keys and memory handles as the inner transport sees them. A
+ * packed rsagg rkey is a header (format version, region id and bounds, inner
+ * component name) followed by the inner MD's packed rkey; unpacking finds
+ * the inner component by name, so that a peer's rkey of any loaded inner
+ * transport is understood. An iov for the inner transport carries the
+ * inner memory handles.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -139,4 +141,34 @@ ucs_status_t uct_rsagg_rkey_release(uct_component_t *component,
     status = uct_rkey_release(rkey->inner_component, &rkey->bundle);
     ucs_free(rkey);
     return status;
+}
+
+
+void uct_rsagg_md_iov_inner(const uct_iov_t *iov, size_t iovcnt,
+                            uct_iov_t *inner_iov)
+{
+    size_t i;
+
+    for (i = 0; i < iovcnt; ++i) {
+        inner_iov[i] = iov[i];
+        if (iov[i].memh != UCT_MEM_HANDLE_NULL) {
+            inner_iov[i].memh = ((uct_rsagg_memh_t*)iov[i].memh)->inner;
+        }
+    }
+}
+
+int uct_rsagg_md_iov_is_inner(uct_rsagg_md_t *md, const uct_iov_t *iov,
+                              size_t iovcnt)
+{
+#if UCS_ENABLE_ASSERT
+    size_t i;
+
+    for (i = 0; i < iovcnt; ++i) {
+        if (kh_get(uct_rsagg_memhs, &md->memhs, (uintptr_t)iov[i].memh) !=
+            kh_end(&md->memhs)) {
+            return 0;
+        }
+    }
+#endif
+    return 1;
 }
