@@ -28,12 +28,19 @@
 # (with /loopback for the loopback variant); KIND one of
 #   skip     upstream skips the test at run time, for a reason that holds
 #            for the inner transport alone too
-#   exclude  not run: upstream special-cases the inner transport by name, so
-#            over rsagg the test means something else (reason holds for the
-#            inner alone)
+#   exclude  not run, for a reason that holds for the inner alone: upstream
+#            special-cases the inner transport by name (over rsagg the test
+#            means something else), or the inner alone does not finish it
+#            within the time limit either
 #   inner    fails over the inner transport alone too, the same way (a
 #            defect of the installed UCX, not of rsagg)
-#   xfail    a known rsagg defect, naming the item of issue 11
+#   xfail    a known rsagg defect, naming the item of issue 11 (any
+#            non-pass outcome is accepted)
+#   env      not an outcome: the tests run (alone) with VAR=VALUE[,...] set,
+#            written in place of timeout=, e.g. smaller socket buffers so
+#            that upstream's fill loop reaches UCS_ERR_NO_RESOURCE
+#   slow     not an outcome: the tests run (alone) with the timeout= given,
+#            for tests that are long over the inner alone too
 # timeout= gives the test its own time limit (a known hang need not cost the
 # default). The run fails on any result the list does not expect (a failure,
 # hang, crash or skip not listed), on any listed test that now passes (the
@@ -47,8 +54,9 @@
 #   --filter GLOB      run only tests whose name (<suite>.<test>) matches
 #   --expected FILE    list of expected non-passes
 #                      (default: test/ucx-gtest/expected.txt)
-#   --summary FILE     per-test results, tab-separated
-#                      (default: <cache>/summary.tsv)
+#   --summary FILE     per-test results, tab-separated, the logs in
+#                      FILE without .tsv plus .logs (default:
+#                      <cache>/summary.tsv, --baseline summary-baseline.tsv)
 #   --no-check         ignore the expected list: every test that does not
 #                      pass counts as failed
 #   --baseline         run the inner transports' own instantiations (tcp/...,
@@ -162,7 +170,11 @@ gtest_cxxflags="-O2 -funwind-tables"
 
 # Everything that decides what is built; a cache with another recipe is
 # rebuilt
-recipe="src=$ucx_src $(cat "$ucx_src/.rsagg-source-complete" 2>/dev/null)
+# (the source by what ucx-source.sh fetched, not by its path: CI's clones
+# are elsewhere each time)
+src_id=$(cat "$ucx_src/.rsagg-source-complete" 2>/dev/null) ||
+    src_id="$ucx_src"
+recipe="src=$tag $src_id
 flags=${ucx_flags[*]} ${extra_flags[*]}
 objects=$gtest_objects_re -$gtest_objects_skip_re cxxflags=$gtest_cxxflags
 link=installed ucx $(ucx_info -v | sed -n 's/^# Version //p')
@@ -284,8 +296,9 @@ flock -u 9
 [ $opt_check = no ] || [ -f "$expected" ] || die "no expected list $expected"
 
 IFS=, read -r -a inner_list <<< "$inners"
-logdir=$cache/logs
-[ $opt_baseline = no ] || logdir=$cache/logs-baseline
+# the logs go next to the summary: runs with different summaries do not
+# disturb each other
+logdir=${summary%.tsv}.logs
 rm -rf "$logdir"
 mkdir -p "$logdir" "$(dirname "$summary")" || exit 1
 : > "$summary"
@@ -346,19 +359,27 @@ test_id() {
     echo "${ids[$1]}"
 }
 
-# run_chunk INNER LOG TIMEOUT TEST...: runs the tests in one process under
-# the watchdog (TIMEOUT seconds a test); sets chunk_rc and chunk_hung
+# run_chunk INNER LOG TIMEOUT ENV TEST...: runs the tests in one process
+# under the watchdog (TIMEOUT seconds a test), with the variables of ENV
+# (VAR=VALUE,...) set; sets chunk_rc and chunk_hung
 run_chunk() {
     local inner=$1 out=$2 limit=$3 pid runs last_runs=-1 since=$SECONDS
-    shift 3
+    local vars=()
+    [ -z "$4" ] || IFS=, read -r -a vars <<< "$4"
+    shift 4
     local filter
     filter=$(IFS=:; echo "$*")
-    UCX_RSAGG_TL=$inner "$launcher" stdbuf -o0 -e0 "$gtest" \
-        --gtest_filter="$filter" -t "$limit" > "$out" 2>&1 &
+    [ ${#vars[@]} = 0 ] || echo "environment: ${vars[*]}" > "$out"
+    env ${vars[@]+"${vars[@]}"} UCX_RSAGG_TL=$inner \
+        "$launcher" stdbuf -o0 -e0 "$gtest" \
+        --gtest_filter="$filter" -t "$limit" >> "$out" 2>&1 &
     pid=$!
     chunk_hung=no
+    # (stderr of the loop and the wait: the shell's "Aborted" notice of a
+    # killed test would clutter the table)
+    {
     while kill -0 $pid 2>/dev/null; do
-        sleep 1
+        sleep 0.25
         runs=$(grep -c '^\[ RUN      \]' "$out")
         if [ "$runs" != "$last_runs" ]; then
             last_runs=$runs
@@ -374,9 +395,9 @@ run_chunk() {
             break
         fi
     done
-    # (the shell's "Aborted" notice of the killed job would clutter the table)
-    { wait $pid; } 2>/dev/null
+    wait $pid
     chunk_rc=$?
+    } 2>/dev/null
 }
 
 # parse_chunk LOG: one line per test that started:
@@ -442,25 +463,26 @@ run_suite() {
     shift 2
     local common=()
     for name in "$@"; do
-        if [ -n "${limits[$name]:-}" ]; then
-            run_group "$inner" "$suite" "${limits[$name]}" "$name"
+        if [ -n "${limits[$name]:-}${envs[$name]:-}" ]; then
+            run_group "$inner" "$suite" "${limits[$name]:-$test_timeout}" \
+                "${envs[$name]:-}" "$name"
         else
             common+=("$name")
         fi
     done
     [ ${#common[@]} = 0 ] ||
-        run_group "$inner" "$suite" "$test_timeout" "${common[@]}"
+        run_group "$inner" "$suite" "$test_timeout" "" "${common[@]}"
 }
 
-# run_group INNER SUITE TIMEOUT TEST...
+# run_group INNER SUITE TIMEOUT ENV TEST...
 run_group() {
-    local inner=$1 suite=$2 limit=$3 out line name result ms detail
-    shift 3
+    local inner=$1 suite=$2 limit=$3 vars=$4 out line name result ms detail
+    shift 4
     local remaining=("$@") done_list
     while [ ${#remaining[@]} -gt 0 ]; do
         chunk_no=$((chunk_no + 1))
         out=$logdir/$inner/${suite//\//_}.$chunk_no.log
-        run_chunk "$inner" "$out" "$limit" "${remaining[@]}"
+        run_chunk "$inner" "$out" "$limit" "$vars" "${remaining[@]}"
         declare -A seen=()
         died=no
         while IFS=$'\t' read -r name result ms detail; do
@@ -511,11 +533,17 @@ if [ $opt_check = yes ]; then
         lineno=$((lineno + 1))
         case $kind in ''|'#'*) continue ;; esac
         case $kind in
-        skip|exclude|inner|xfail) ;;
+        skip|exclude|inner|xfail|env|slow) ;;
         *) die "$expected:$lineno: kind '$kind' is not one of" \
-               "skip, exclude, inner, xfail" ;;
+               "skip, exclude, inner, xfail, env, slow" ;;
         esac
         limit=
+        if [ "$kind" = env ]; then
+            # env INNERS PATTERN VAR=VALUE[,VAR=VALUE...] REASON
+            limit=${reason%% *}
+            reason=${reason#"$limit"}
+            reason=${reason#"${reason%%[! ]*}"}
+        fi
         case $reason in
         timeout=*) limit=${reason%% *}; limit=${limit#timeout=}
                    reason=${reason#timeout=$limit}
@@ -528,10 +556,16 @@ if [ $opt_check = yes ]; then
     done < "$expected"
 fi
 
-# lookup INNER ID: sets e to the index of the first matching entry, or -1
+# lookup INNER ID [aux]: sets e to the index of the first matching entry
+# (with "aux" of kind env or slow, which only set how a test runs; without,
+# of the other kinds, which say what it ends with), or -1
 lookup() {
     local i
     for i in "${!exp_kind[@]}"; do
+        case ${3:-}:${exp_kind[$i]} in
+        aux:env|aux:slow) ;;
+        aux:*|:env|:slow) continue ;;
+        esac
         case ",${exp_inner[$i]}," in
         *",$1,"*|*',*,'*) ;;
         *) continue ;;
@@ -556,7 +590,7 @@ for inner in "${inner_list[@]}"; do
         ids[$name]=$id
     done < <(list_tests "$inner")
     selected=()
-    declare -A limits=()
+    declare -A limits=() envs=()
     for name in "${all[@]}"; do
         # shellcheck disable=SC2053
         [[ ${ids[$name]} == $filter ]] || continue
@@ -568,6 +602,15 @@ for inner in "${inner_list[@]}"; do
         fi
         [ $e -lt 0 ] || [ -z "${exp_limit[$e]}" ] ||
             limits[$name]=${exp_limit[$e]}
+        lookup "$inner" "${ids[$name]}" aux
+        if [ $e -ge 0 ]; then
+            if [ "${exp_kind[$e]}" = env ]; then
+                envs[$name]=${exp_limit[$e]}
+            elif [ -z "${limits[$name]:-}" ]; then
+                limits[$name]=${exp_limit[$e]}
+            fi
+            exp_used[$e]=1
+        fi
         selected+=("$name")
     done
     log "inner $inner (device $(device_of "$inner")):" \
@@ -593,7 +636,7 @@ for inner in "${inner_list[@]}"; do
         run_suite "$inner" "$suite" ${suite_tests[$suite]}
         echo "  $suite: $((SECONDS - s0))s"
     done
-    unset suite_tests ids limits
+    unset suite_tests ids limits envs
 done
 log "ran in $((SECONDS - start_run))s; results in $summary, logs in $logdir"
 
@@ -617,6 +660,7 @@ while IFS=$'\t' read -r inner id result ms detail; do
     -:pass)                            verdict=ok ;;
     skip:skip|exclude:excluded)        verdict=listed ;;
     xfail:fail|xfail:hang|xfail:crash) verdict=listed ;;
+    xfail:skip)                        verdict=listed ;;
     inner:fail|inner:hang|inner:crash) verdict=listed ;;
     skip:pass|xfail:pass|inner:pass)   verdict=XPASS ;;
     *)                                 verdict=UNEXPECTED ;;
