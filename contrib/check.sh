@@ -3,8 +3,10 @@
 # contrib/check.sh: the whole check of rsagg in one command, on a fresh
 # Debian 12 machine: installs its apt dependencies, builds out of tree in
 # ./build, runs `make check`, builds again with ASan+UBSan in ./build-asan and
-# runs the googletest suites (test/unit, test/gtest) there. Re-running reuses
-# what is there.
+# runs the googletest suites (test/unit, test/gtest) there, then the stages
+# over the installed UCX's tools: perftest, netns, and UCX's own UCT gtest
+# over rsagg (contrib/ucx-gtest.sh, built once into /var/cache/rsagg).
+# Re-running reuses what is there.
 #
 # Usage: contrib/check.sh [--build-only] [--no-deps] [--no-asan]
 #   --build-only  install dependencies and build ./build, run no test
