@@ -295,6 +295,61 @@ flock -u 9
 [ -x "$launcher" ] || die "no launcher $launcher (build rsagg first)"
 [ $opt_check = no ] || [ -f "$expected" ] || die "no expected list $expected"
 
+# The expected list. Entries: KIND INNERS PATTERN [timeout=SECONDS] REASON
+exp_kind=() exp_inner=() exp_pat=() exp_reason=() exp_used=() exp_limit=()
+if [ $opt_check = yes ]; then
+    lineno=0
+    while read -r kind inner pat reason; do
+        lineno=$((lineno + 1))
+        case $kind in ''|'#'*) continue ;; esac
+        case $kind in
+        skip|exclude|inner|xfail|env|slow) ;;
+        *) die "$expected:$lineno: kind '$kind' is not one of" \
+               "skip, exclude, inner, xfail, env, slow" ;;
+        esac
+        limit=
+        if [ "$kind" = env ]; then
+            # env INNERS PATTERN VAR=VALUE[,VAR=VALUE...] REASON
+            limit=${reason%% *}
+            reason=${reason#"$limit"}
+            reason=${reason#"${reason%%[! ]*}"}
+        fi
+        case $reason in
+        timeout=*) limit=${reason%% *}; limit=${limit#timeout=}
+                   reason=${reason#timeout=$limit}
+                   reason=${reason#"${reason%%[! ]*}"} ;;
+        esac
+        [ -n "$reason" ] ||
+            die "$expected:$lineno: $pat has no reason written next to it"
+        exp_kind+=("$kind") exp_inner+=("$inner") exp_pat+=("$pat")
+        exp_reason+=("$reason") exp_used+=(0) exp_limit+=("$limit")
+    done < "$expected"
+fi
+
+# lookup INNER ID [aux]: sets e to the index of the first matching entry
+# (with "aux" of kind env or slow, which only set how a test runs; without,
+# of the other kinds, which say what it ends with), or -1
+lookup() {
+    local i
+    for i in "${!exp_kind[@]}"; do
+        case ${3:-}:${exp_kind[$i]} in
+        aux:env|aux:slow) ;;
+        aux:*|:env|:slow) continue ;;
+        esac
+        case ",${exp_inner[$i]}," in
+        *",$1,"*|*',*,'*) ;;
+        *) continue ;;
+        esac
+        # shellcheck disable=SC2053
+        if [[ $2 == ${exp_pat[$i]} ]]; then
+            e=$i
+            return
+        fi
+    done
+    e=-1
+}
+
+
 IFS=, read -r -a inner_list <<< "$inners"
 # the logs go next to the summary: runs with different summaries do not
 # disturb each other
@@ -523,60 +578,6 @@ run_group() {
         remaining=("${done_list[@]}")
         unset seen
     done
-}
-
-# The expected list. Entries: KIND INNERS PATTERN [timeout=SECONDS] REASON
-exp_kind=() exp_inner=() exp_pat=() exp_reason=() exp_used=() exp_limit=()
-if [ $opt_check = yes ]; then
-    lineno=0
-    while read -r kind inner pat reason; do
-        lineno=$((lineno + 1))
-        case $kind in ''|'#'*) continue ;; esac
-        case $kind in
-        skip|exclude|inner|xfail|env|slow) ;;
-        *) die "$expected:$lineno: kind '$kind' is not one of" \
-               "skip, exclude, inner, xfail, env, slow" ;;
-        esac
-        limit=
-        if [ "$kind" = env ]; then
-            # env INNERS PATTERN VAR=VALUE[,VAR=VALUE...] REASON
-            limit=${reason%% *}
-            reason=${reason#"$limit"}
-            reason=${reason#"${reason%%[! ]*}"}
-        fi
-        case $reason in
-        timeout=*) limit=${reason%% *}; limit=${limit#timeout=}
-                   reason=${reason#timeout=$limit}
-                   reason=${reason#"${reason%%[! ]*}"} ;;
-        esac
-        [ -n "$reason" ] ||
-            die "$expected:$lineno: $pat has no reason written next to it"
-        exp_kind+=("$kind") exp_inner+=("$inner") exp_pat+=("$pat")
-        exp_reason+=("$reason") exp_used+=(0) exp_limit+=("$limit")
-    done < "$expected"
-fi
-
-# lookup INNER ID [aux]: sets e to the index of the first matching entry
-# (with "aux" of kind env or slow, which only set how a test runs; without,
-# of the other kinds, which say what it ends with), or -1
-lookup() {
-    local i
-    for i in "${!exp_kind[@]}"; do
-        case ${3:-}:${exp_kind[$i]} in
-        aux:env|aux:slow) ;;
-        aux:*|:env|:slow) continue ;;
-        esac
-        case ",${exp_inner[$i]}," in
-        *",$1,"*|*',*,'*) ;;
-        *) continue ;;
-        esac
-        # shellcheck disable=SC2053
-        if [[ $2 == ${exp_pat[$i]} ]]; then
-            e=$i
-            return
-        fi
-    done
-    e=-1
 }
 
 start_run=$SECONDS
