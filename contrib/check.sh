@@ -3,8 +3,10 @@
 # contrib/check.sh: the whole check of rsagg in one command, on a fresh
 # Debian 12 machine: installs its apt dependencies, builds out of tree in
 # ./build, runs `make check`, builds again with ASan+UBSan in ./build-asan and
-# runs the googletest suites (test/unit, test/gtest) there. Re-running reuses
-# what is there.
+# runs the googletest suites (test/unit, test/gtest) there, then the stages
+# over the installed UCX's tools: perftest, netns, and UCX's own UCT gtest
+# over rsagg (contrib/ucx-gtest.sh, built once into /var/cache/rsagg).
+# Re-running reuses what is there.
 #
 # Usage: contrib/check.sh [--build-only] [--no-deps] [--no-asan]
 #   --build-only  install dependencies and build ./build, run no test
@@ -285,6 +287,13 @@ if [ $opt_build_only = no ]; then
     # README.md's blocks marked runnable, as pasted from the repository root
     # (ucx_info listing, UCT and UCP perftest, a 2-rank MPI run)
     stage readme "build" bash "$top/contrib/readme-check.sh"
+
+    # UCX's own UCT conformance tests (the installed UCX's test/gtest, built
+    # once into /var/cache/rsagg) over rsagg, inner tcp and posix; every
+    # test not passing is listed in test/ucx-gtest/expected.txt with its
+    # reason. Fresh: ~10 min build + ~10 min run; cached: the run only.
+    stage ucx-gtest "build" bash "$top/contrib/ucx-gtest.sh" \
+        --launcher "$build/contrib/rsagg-run"
 fi
 
 note "finished in $((SECONDS - start_all))s"
