@@ -27,6 +27,11 @@
 #   --rebuild-root    build the cached guest root again
 #   --image-only      build/refresh the guest root and the project, boot nothing
 #   --keep-disk       keep the run's disk image (in the output directory)
+#   --guests 2        two guests (two hosts) joined by a virtual link (QEMU
+#                     socket netdev on 127.0.0.1), one rxe0 each, 10.0.3.1
+#                     and 10.0.3.2; both run JOB (default
+#                     contrib/softroce/jobs/two-hosts.sh) with GUEST_INDEX
+#                     1 or 2 and PEER_IP; results in DIR/g1, DIR/g2
 #   -h, --help
 #
 # The guest root (debootstrap bookworm minbase + apt in a chroot, ~5 min) is
@@ -40,8 +45,9 @@
 # The job runs as root in the guest with: TOP=/rsagg/src (project source),
 # BUILD=/rsagg/build (its build), RSAGG_RUN=$BUILD/contrib/rsagg-run,
 # OUT=/mnt/host/out (comes back to the host), RXE_DEV=rxe0, RXE_NETDEV
-# (the NIC under it), NPROC. The guest's only NIC is a QEMU user-mode link
-# with restrict=on: no traffic leaves the guest.
+# (the NIC under it), NPROC, GUESTS, GUEST_INDEX, GUEST_IP, PEER_IP. The
+# guest's only NIC is a QEMU user-mode link with restrict=on, or with
+# --guests 2 the link between the two guests: no traffic leaves them.
 #
 # Environment: RSAGG_CACHE, DEBIAN_MIRROR (http://deb.debian.org/debian),
 # SOFTROCE_QEMU (qemu-system-x86_64).
@@ -49,7 +55,7 @@
 set -u -o pipefail
 
 # Bump when the way the root is made changes: the cache key includes it
-ROOT_VERSION=1
+ROOT_VERSION=2
 
 prog=softroce.sh
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +73,7 @@ mem=4G
 rebuild_root=no
 image_only=no
 keep_disk=no
+guests=1
 
 # Packages of the guest: kernel and Soft-RoCE user space, UCX and Open MPI
 # as on the host, and what contrib/check.sh installs to build the project
@@ -98,6 +105,7 @@ while [ $# -gt 0 ]; do
     --rebuild-root) rebuild_root=yes ;;
     --image-only)   image_only=yes ;;
     --keep-disk)    keep_disk=yes ;;
+    --guests)       guests=${2:?--guests needs 1 or 2}; shift ;;
     -h|--help)      usage; exit 0 ;;
     --)             shift; break ;;
     -*)             echo "$prog: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -105,15 +113,23 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ $# -gt 0 ] || set -- "$here/jobs/check.sh"
+if [ $# = 0 ]; then
+    if [ "$guests" = 1 ]; then
+        set -- "$here/jobs/check.sh"
+    else
+        set -- "$here/jobs/two-hosts.sh"
+    fi
+fi
 case $accel in tcg|kvm|auto) ;; *) die "--accel: tcg, kvm or auto" ;; esac
 case $job_timeout in ''|*[!0-9]*) die "--timeout needs seconds" ;; esac
+case $guests in 1|2) ;; *) die "--guests: 1 or 2" ;; esac
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount)"
-for tool in debootstrap "$qemu" mkfs.ext4 tar flock chroot sha256sum git; do
+for tool in debootstrap "$qemu" qemu-img mkfs.ext4 tar flock chroot sha256sum \
+    git ss; do
     command -v "$tool" >/dev/null ||
         die "$tool not found (apt-get install debootstrap qemu-system-x86" \
-            "e2fsprogs util-linux git)"
+            "qemu-utils e2fsprogs util-linux git iproute2)"
 done
 
 key=$( { echo "$ROOT_VERSION $suite $mirror"; echo $guest_packages; } |
@@ -126,19 +142,20 @@ outdir=$(cd "$outdir" && pwd)
 run=$(mktemp -d "$cache/run-XXXXXX") || die "cannot create a run directory"
 
 # ---- cleanup: whatever happens, no guest, no mount, no disk is left -------
-qemu_pid=
+qemu_pids=()
 mounted=()
 cleanup() {
-    local m i
-    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
-        say "stopping QEMU (pid $qemu_pid)"
-        kill "$qemu_pid" 2>/dev/null
+    local m i pid
+    for pid in "${qemu_pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || continue
+        say "stopping QEMU (pid $pid)"
+        kill "$pid" 2>/dev/null
         for i in 1 2 3 4 5; do
-            kill -0 "$qemu_pid" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 1
         done
-        kill -9 "$qemu_pid" 2>/dev/null
-    fi
+        kill -9 "$pid" 2>/dev/null
+    done
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
         m=${mounted[$i]}
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
@@ -281,20 +298,52 @@ mkfs.ext4 -q -F -L rsagg-root -d "$root" "$run/disk.img" 8G \
 say "disk image made in $((SECONDS - start))s"
 flock -u 9
 
-share=$outdir/share
-rm -rf --one-file-system "$share"
-mkdir -p "$share/out"
-if [ -f "$1" ]; then
-    cp "$1" "$share/job.sh"
-    shift
-    printf '%q ' "$@" > "$share/job.args"
-else
-    echo "$*" > "$share/job.sh"
+# ---- the guests -----------------------------------------------------------
+# Per guest a directory (one guest: $outdir itself) with share/ (the 9p
+# share: job.sh, job.args, job.env, status, out/) and console.log
+job=$1
+shift
+gdir() { if [ "$guests" = 1 ]; then echo "$outdir"; else echo "$outdir/g$1"; fi; }
+link_port=$((20000 + $$ % 20000))
+for g in $(seq "$guests"); do
+    share=$(gdir "$g")/share
+    rm -rf --one-file-system "$share"
+    mkdir -p "$share/out"
     : > "$share/job.args"
-fi
-echo "JOB_TIMEOUT=$job_timeout" > "$share/job.env"
-rm -f "$share/status"
-ln -sfn share/out "$outdir/out"
+    if [ -f "$job" ]; then
+        cp "$job" "$share/job.sh"
+        [ $# = 0 ] || printf '%q ' "$@" > "$share/job.args"
+    else
+        printf '%s\n' "$job $*" > "$share/job.sh"
+    fi
+    {
+        echo "JOB_TIMEOUT=$job_timeout"
+        echo "GUESTS=$guests GUEST_INDEX=$g"
+        if [ "$guests" = 1 ]; then
+            echo "GUEST_IP=10.0.2.15"
+        else
+            echo "GUEST_IP=10.0.3.$g PEER_IP=10.0.3.$((3 - g))"
+        fi
+    } > "$share/job.env"
+    ln -sfn share/out "$(gdir "$g")/out"
+    if [ "$guests" = 1 ]; then
+        # user-mode NIC, restrict=on: nothing leaves the guest
+        netargs[$g]="-netdev user,id=n0,restrict=on"
+    elif [ "$g" = 1 ]; then
+        # the two guests' NICs are joined by a TCP socket on loopback
+        netargs[$g]="-netdev socket,id=n0,listen=127.0.0.1:$link_port"
+    else
+        netargs[$g]="-netdev socket,id=n0,connect=127.0.0.1:$link_port"
+    fi
+    netargs[$g]="${netargs[$g]} -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:5$g"
+    if [ "$guests" = 1 ]; then
+        disk[$g]="file=$run/disk.img,format=raw,if=virtio"
+    else
+        qemu-img create -q -f qcow2 -b "$run/disk.img" -F raw "$run/g$g.qcow2" ||
+            die "qemu-img create failed"
+        disk[$g]="file=$run/g$g.qcow2,format=qcow2,if=virtio"
+    fi
+done
 
 if [ $accel = auto ]; then
     accel=tcg
@@ -310,35 +359,60 @@ else
 fi
 
 limit=$((job_timeout + 240))
-say "booting the guest ($accel, $smp CPUs, $mem; limit ${limit}s);" \
-    "console: $outdir/console.log"
+# boot_guest G: starts QEMU for guest G in the background (pid in qemu_pids)
+boot_guest() {
+    local g=$1 d
+    d=$(gdir "$g")
+    # shellcheck disable=SC2086
+    timeout -k 10 "$limit" "$qemu" "${accel_args[@]}" -smp "$smp" -m "$mem" \
+        -nographic -no-reboot \
+        -kernel "$run/vmlinuz" -initrd "$run/initrd" \
+        -append "root=/dev/vda rw console=ttyS0 quiet panic=1 init=/usr/local/sbin/rsagg-softroce-init" \
+        -drive "${disk[$g]}" ${netargs[$g]} \
+        -virtfs "local,path=$d/share,mount_tag=rsagg,security_model=none,id=fs0" \
+        < /dev/null > "$d/console.log" 2>&1 &
+    qemu_pids+=($!)
+}
+
+say "booting $guests guest(s) ($accel, $smp CPUs, $mem each; limit ${limit}s);" \
+    "console: $(gdir 1)/console.log"
 start=$SECONDS
-timeout -k 10 "$limit" "$qemu" "${accel_args[@]}" -smp "$smp" -m "$mem" \
-    -nographic -no-reboot \
-    -kernel "$run/vmlinuz" -initrd "$run/initrd" \
-    -append "root=/dev/vda rw console=ttyS0 quiet panic=1 init=/usr/local/sbin/rsagg-softroce-init" \
-    -drive "file=$run/disk.img,format=raw,if=virtio" \
-    -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0 \
-    -virtfs "local,path=$share,mount_tag=rsagg,security_model=none,id=fs0" \
-    < /dev/null > "$outdir/console.log" 2>&1 &
-qemu_pid=$!
-tail -n +1 -f --pid=$qemu_pid "$outdir/console.log" 2>/dev/null &
+boot_guest 1
+if [ "$guests" = 2 ]; then
+    # the second one connects to the first one's link socket
+    for i in $(seq 50); do
+        ss -ltn 2>/dev/null | grep -q "127.0.0.1:$link_port " && break
+        sleep 0.2
+    done
+    boot_guest 2
+fi
+# the first guest's console is shown live
+tail -n +1 -f --pid="${qemu_pids[0]}" "$(gdir 1)/console.log" 2>/dev/null &
 tail_pid=$!
-wait $qemu_pid
-qemu_rc=$?
-qemu_pid=
+rc=0
+for g in $(seq "$guests"); do
+    wait "${qemu_pids[$((g - 1))]}"
+    qemu_rc[$g]=$?
+done
+qemu_pids=()
 wait $tail_pid 2>/dev/null
 elapsed=$((SECONDS - start))
 
-if [ -f "$share/status" ]; then
-    rc=$(cat "$share/status")
-    say "guest ran ${elapsed}s; job exit status $rc; results in $outdir"
-    exit "$rc"
-fi
-if [ $qemu_rc = 124 ] || [ $qemu_rc = 137 ]; then
-    say "QEMU killed after ${limit}s: the guest did not power off"
-else
-    say "QEMU exited ($qemu_rc) after ${elapsed}s without a job status"
-fi
-say "console: $outdir/console.log"
-exit 125
+for g in $(seq "$guests"); do
+    d=$(gdir "$g")
+    if [ -f "$d/share/status" ]; then
+        grc=$(cat "$d/share/status")
+        say "guest $g ran ${elapsed}s; job exit status $grc; results in $d"
+    else
+        grc=125
+        if [ "${qemu_rc[$g]}" = 124 ] || [ "${qemu_rc[$g]}" = 137 ]; then
+            say "guest $g: QEMU killed after ${limit}s: it did not power off"
+        else
+            say "guest $g: QEMU exited (${qemu_rc[$g]}) after ${elapsed}s" \
+                "without a job status"
+        fi
+        say "console: $d/console.log"
+    fi
+    [ "$rc" != 0 ] || rc=$grc
+done
+exit "$rc"

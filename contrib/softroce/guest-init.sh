@@ -39,7 +39,6 @@ setup() {
     mount -t tmpfs tmpfs /dev/shm
     mount -t tmpfs tmpfs /run
     mount -t tmpfs tmpfs /tmp
-    hostname softroce
     ip link set lo up
 
     modprobe -a virtio_net 9pnet_virtio 9p ib_uverbs rdma_rxe ||
@@ -47,6 +46,17 @@ setup() {
     mkdir -p "$share"
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 rsagg "$share" ||
         { log "cannot mount the host share"; return 1; }
+
+    # JOB_TIMEOUT, GUESTS, GUEST_INDEX, GUEST_IP, PEER_IP from the host
+    JOB_TIMEOUT=1500 GUESTS=1 GUEST_INDEX=1 GUEST_IP=10.0.2.15 PEER_IP=
+    [ -f "$share/job.env" ] && . "$share/job.env"
+    export GUESTS GUEST_INDEX GUEST_IP PEER_IP
+    if [ "$GUESTS" = 1 ]; then
+        hostname softroce
+    else
+        hostname "softroce$GUEST_INDEX"
+        printf '10.0.3.%s softroce%s\n' 1 1 2 2 >> /etc/hosts
+    fi
 
     RXE_NETDEV=
     local i n
@@ -58,7 +68,7 @@ setup() {
         sleep 0.1
     done
     [ -n "$RXE_NETDEV" ] || { log "no NIC"; return 1; }
-    ip addr add 10.0.2.15/24 dev "$RXE_NETDEV" &&
+    ip addr add "$GUEST_IP/24" dev "$RXE_NETDEV" &&
         ip link set "$RXE_NETDEV" up &&
         rdma link add rxe0 type rxe netdev "$RXE_NETDEV" ||
         { log "cannot create rxe0 on $RXE_NETDEV"; return 1; }
@@ -76,8 +86,6 @@ if ! setup; then
     power_off
 fi
 
-JOB_TIMEOUT=1500
-[ -f "$share/job.env" ] && . "$share/job.env"
 export TOP=/rsagg/src BUILD=/rsagg/build OUT=$share/out
 export RSAGG_RUN=$BUILD/contrib/rsagg-run NPROC=$(nproc)
 mkdir -p "$OUT"
