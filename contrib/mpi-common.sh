@@ -9,6 +9,14 @@
 #   posix      UCX_TLS=posix              (inner transport of rsagg-shm alone)
 #   rsagg-tcp  LD_PRELOAD=<module> UCX_TLS=rsagg UCX_RSAGG_TL=tcp
 #   rsagg-shm  LD_PRELOAD=<module> UCX_TLS=rsagg UCX_RSAGG_TL=posix
+# and on a verbs device (contrib/softroce.sh's guest; add
+# MPI_EXTRA_ENV=UCX_IB_GID_INDEX=0 on Soft-RoCE):
+#   rc         UCX_TLS=rc_verbs,ud_verbs:aux  (UD only to wire RC up)
+#   ud         UCX_TLS=ud_verbs
+#   rsagg-rc   LD_PRELOAD=<module> UCX_TLS=rsagg,ud_verbs:aux
+#              UCX_RSAGG_TL=rc_verbs (rsagg over RC is connect-to-ep: UCP
+#              needs an auxiliary transport to wire it up)
+#   rsagg-ud   LD_PRELOAD=<module> UCX_TLS=rsagg UCX_RSAGG_TL=ud_verbs
 # The module comes from, in this order: $RSAGG_RUN --print-preload; the
 # rsagg-run of the build tree ($top/build/contrib/rsagg-run) or of $PATH
 # (both honour $RSAGG_MODULE); $RSAGG_MODULE alone.
@@ -140,19 +148,24 @@ config_env() {
     tcp)   CONFIG_ENV=(UCX_TLS=tcp);             CONFIG_TLS="tcp" ;;
     shm)   CONFIG_ENV=(UCX_TLS=posix,sysv,self); CONFIG_TLS="posix sysv self" ;;
     posix) CONFIG_ENV=(UCX_TLS=posix);           CONFIG_TLS="posix" ;;
-    rsagg-tcp|rsagg-shm)
+    rc)    CONFIG_ENV=(UCX_TLS=rc_verbs,ud_verbs:aux); CONFIG_TLS="rc_verbs" ;;
+    ud)    CONFIG_ENV=(UCX_TLS=ud_verbs);        CONFIG_TLS="ud_verbs" ;;
+    rsagg-tcp|rsagg-shm|rsagg-rc|rsagg-ud)
         preload=$(rsagg_preload) || return 2
         CONFIG_ENV=("LD_PRELOAD=$preload" UCX_TLS=rsagg)
-        if [ "$1" = rsagg-tcp ]; then
-            CONFIG_ENV+=(UCX_RSAGG_TL=tcp)
-        else
-            CONFIG_ENV+=(UCX_RSAGG_TL=posix)
-        fi
+        case $1 in
+        rsagg-tcp) CONFIG_ENV+=(UCX_RSAGG_TL=tcp) ;;
+        rsagg-shm) CONFIG_ENV+=(UCX_RSAGG_TL=posix) ;;
+        rsagg-rc)  CONFIG_ENV=("LD_PRELOAD=$preload"
+                               UCX_TLS=rsagg,ud_verbs:aux UCX_RSAGG_TL=rc_verbs) ;;
+        rsagg-ud)  CONFIG_ENV+=(UCX_RSAGG_TL=ud_verbs) ;;
+        esac
         CONFIG_TLS="rsagg"
         ;;
     *)
         echo "unknown transport configuration '$1'" \
-             "(tcp, shm, posix, rsagg-tcp, rsagg-shm)" >&2
+             "(tcp, shm, posix, rc, ud, rsagg-tcp, rsagg-shm, rsagg-rc," \
+             "rsagg-ud)" >&2
         return 1
         ;;
     esac
