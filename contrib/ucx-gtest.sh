@@ -55,8 +55,9 @@
 #   --expected FILE    list of expected non-passes
 #                      (default: test/ucx-gtest/expected.txt)
 #   --summary FILE     per-test results, tab-separated, the logs in
-#                      FILE without .tsv plus .logs (default:
-#                      <cache>/summary.tsv, --baseline summary-baseline.tsv)
+#                      FILE without .tsv plus .logs (default: ucx-gtest/
+#                      summary.tsv, --baseline summary-baseline.tsv, in the
+#                      build tree of the launcher)
 #   --no-check         ignore the expected list: every test that does not
 #                      pass counts as failed
 #   --baseline         run the inner transports' own instantiations (tcp/...,
@@ -149,9 +150,14 @@ tag=$(basename "$ucx_src")
 tag=${tag#ucx-}
 cache=$cache_root/ucx-gtest-$tag
 gtest=$cache/build/test/gtest/gtest
+# Results go to the build tree of the launcher, not to the shared cache:
+# runs from different trees (other worktrees, CI clones) must not mix
 if [ -z "$summary" ]; then
-    summary=$cache/summary.tsv
-    [ $opt_baseline = no ] || summary=$cache/summary-baseline.tsv
+    results=$(cd "$(dirname "$launcher")/.." 2>/dev/null && pwd) ||
+        results=$cache
+    results=$results/ucx-gtest
+    summary=$results/summary.tsv
+    [ $opt_baseline = no ] || summary=$results/summary-baseline.tsv
 fi
 
 # The installed UCX's configure flags, word by word, unexpanded: Debian's
