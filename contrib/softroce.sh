@@ -34,9 +34,10 @@
 #                     1 or 2 and PEER_IP; results in DIR/g1, DIR/g2
 #   -h, --help
 #
-# The guest root (debootstrap bookworm minbase + apt in a chroot, ~5 min) is
-# cached in $RSAGG_CACHE/root-<key>, key = hash of the package list, suite,
-# mirror and ROOT_VERSION below; the project (this work tree's tracked and
+# The guest root (debootstrap bookworm minbase + apt in a chroot, 5-12 min
+# depending on the machine's load) is cached in $RSAGG_CACHE/root-<key>,
+# key = hash of the package list, suite, mirror and ROOT_VERSION below (a
+# root of another key is left alone: remove it by hand); the project (this work tree's tracked and
 # untracked non-ignored files) is copied into it and built there (chroot,
 # host CPU, incremental) on every run, then the run's disk is made from the
 # root with mkfs.ext4 -d. Needs root, debootstrap, qemu-system-x86_64,

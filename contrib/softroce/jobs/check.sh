@@ -201,10 +201,16 @@ perf() {
     env "${env[@]}" timeout -k 5 "$lim" "$RSAGG_RUN" ucx_perftest -p $port \
         "$@" > "$log.server" 2>&1 &
     srv=$!
-    sleep 1
-    env "${env[@]}" timeout -k 5 "$lim" "$RSAGG_RUN" ucx_perftest 127.0.0.1 \
-        -p $port "$@" > "$log" 2>&1
-    rc=$?
+    # the client is retried while the server is not listening yet (its
+    # start takes seconds under emulation)
+    for i in $(seq 20); do
+        sleep 1
+        env "${env[@]}" timeout -k 5 "$lim" "$RSAGG_RUN" ucx_perftest \
+            127.0.0.1 -p $port "$@" > "$log" 2>&1
+        rc=$?
+        grep -q 'connect() failed: Connection refused' "$log" || break
+        kill -0 $srv 2>/dev/null || break
+    done
     # a client that failed leaves the server waiting: 10 s, then it is killed
     for i in $(seq 20); do
         kill -0 $srv 2>/dev/null || break
