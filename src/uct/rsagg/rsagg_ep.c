@@ -146,9 +146,10 @@ static ucs_status_t uct_rsagg_ep_put_short_agg(uct_ep_h tl_ep,
     if (ucs_unlikely(length == 0)) {
         return UCS_OK;
     }
+    /* Worded as UCX's own UCT_CHECK_LENGTH */
     UCT_CHECK_PARAM(length <= ep->channel->iface->config.small_max,
-                    "put_short of %u bytes (max %zu)", length,
-                    ep->channel->iface->config.small_max);
+                    "Invalid put_short length: %u (expected: <= %zu)",
+                    length, ep->channel->iface->config.small_max);
     UCT_CHECK_PARAM((rkey != 0) && (rkey != UCT_INVALID_RKEY),
                     "put_short with an invalid rkey");
 
